@@ -1,0 +1,173 @@
+"""The ``adaptive`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from adaptive.config import AdaptiveConfig, load_config, with_learners
+from adaptive.drain import DrainStats
+from adaptive.errors import AdaptiveError
+from adaptive.events.atof import ReadReport, read_events
+from adaptive.runtime import AdaptiveRuntime
+from adaptive.storage.export import export_state
+
+app = typer.Typer(help="Learn from agent runs and inspect what was learned.", no_args_is_help=True)
+state_app = typer.Typer(help="Learner state.", no_args_is_help=True)
+app.add_typer(state_app, name="state")
+
+err_console = Console(stderr=True)
+
+BackendOption = Annotated[
+    str | None,
+    typer.Option("--backend", help="Backend URL, e.g. memory:// (default from config/env)."),
+]
+AgentOption = Annotated[str | None, typer.Option("--agent-id", help="Agent id runs belong to.")]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="TOML config or NeMo Relay plugins.toml.")
+]
+
+
+def _configure(
+    config_path: Path | None, backend: str | None, agent_id: str | None
+) -> AdaptiveConfig:
+    config = load_config(config_path)
+    if backend is not None:
+        config = config.with_backend_url(backend)
+    if agent_id is not None:
+        config = config.model_copy(update={"agent_id": agent_id})
+    return config
+
+
+def _fail(error: Exception) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {error}")
+    return typer.Exit(code=2)
+
+
+@dataclass
+class IngestSummary:
+    state: dict[str, Any] | None
+    report: ReadReport
+    stats: DrainStats
+    dropped: dict[str, int]
+    open_runs: int
+    seconds: float
+
+
+async def _ingest(source: str, config: AdaptiveConfig, export: bool) -> IngestSummary:
+    report = ReadReport()
+    started = time.perf_counter()
+    runtime = AdaptiveRuntime(config)
+    async with runtime:
+        for event in read_events(source, report):
+            await runtime.emit(event)
+        await runtime.wait_for_idle()
+        state = await export_state(runtime.backend, config.agent_id) if export else None
+    accumulator = runtime.drain.accumulator
+    return IngestSummary(
+        state=state,
+        report=report,
+        stats=runtime.drain.stats,
+        dropped={reason.value: count for reason, count in accumulator.dropped.items()},
+        open_runs=accumulator.open_run_count,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _print_summary(summary: IngestSummary) -> None:
+    console = Console()
+    report, stats = summary.report, summary.stats
+    table = Table(title="ingest", show_header=False)
+    rate = report.events / summary.seconds if summary.seconds > 0 else 0.0
+    table.add_row("lines read", str(report.lines))
+    table.add_row("events read", str(report.events))
+    table.add_row("lines skipped", str(report.skipped_total))
+    for reason, count in sorted(report.skipped.items()):
+        table.add_row(f"  {reason.value}", str(count))
+    table.add_row("events not placed in a run", str(sum(summary.dropped.values())))
+    for reason, count in sorted(summary.dropped.items()):
+        table.add_row(f"  {reason}", str(count))
+    table.add_row("runs completed", str(stats.runs_completed))
+    table.add_row("runs stored", str(stats.runs_stored))
+    table.add_row("runs already stored", str(stats.runs_duplicate))
+    table.add_row("runs rejected", str(stats.runs_rejected))
+    table.add_row("runs left open", str(summary.open_runs))
+    for learner, count in sorted(stats.learner_failures.items()):
+        table.add_row(f"learner failures: {learner}", str(count))
+    table.add_row("time", f"{summary.seconds:.3f} s ({rate:,.0f} events/s)")
+    console.print(table)
+    for example in report.examples[:20]:
+        err_console.print(
+            f"line {example.line_number}: {example.reason.value}: {example.detail}",
+            highlight=False,
+            markup=False,
+        )
+    if len(report.examples) > 20 or report.skipped_total > len(report.examples):
+        err_console.print(f"... {report.skipped_total - 20} more skipped line(s)")
+
+
+@app.command()
+def ingest(
+    source: Annotated[str, typer.Argument(help="ATOF JSONL trace, or - for standard input.")],
+    backend: BackendOption = None,
+    agent_id: AgentOption = None,
+    learners: Annotated[
+        str | None, typer.Option("--learners", help="Comma-separated learner names.")
+    ] = None,
+    export: Annotated[
+        Path | None, typer.Option("--export", help="Write the state export here afterwards.")
+    ] = None,
+    config_path: ConfigOption = None,
+) -> None:
+    """Read an ATOF trace, store its runs and learn from them."""
+    try:
+        config = _configure(config_path, backend, agent_id)
+        if learners is not None:
+            config = with_learners(config, learners)
+        if source != "-" and not Path(source).is_file():
+            raise AdaptiveError(f"trace file not found: {source}")
+        summary = asyncio.run(_ingest(source, config, export is not None))
+    except AdaptiveError as error:
+        raise _fail(error) from error
+    _print_summary(summary)
+    if export is not None and summary.state is not None:
+        export.write_text(json.dumps(summary.state, indent=2, sort_keys=True) + "\n")
+
+
+@state_app.command("export")
+def state_export(
+    backend: BackendOption = None,
+    agent_id: AgentOption = None,
+    config_path: ConfigOption = None,
+) -> None:
+    """Print the learned state as one JSON object keyed like NeMo Relay's Redis keys."""
+    try:
+        config = _configure(config_path, backend, agent_id)
+        state = asyncio.run(_export(config))
+    except AdaptiveError as error:
+        raise _fail(error) from error
+    sys.stdout.write(json.dumps(state, indent=2, sort_keys=True) + "\n")
+
+
+async def _export(config: AdaptiveConfig) -> dict[str, Any]:
+    runtime = AdaptiveRuntime(config, learners=[])
+    await runtime.backend.open()
+    try:
+        return await export_state(runtime.backend, config.agent_id)
+    finally:
+        await runtime.backend.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()

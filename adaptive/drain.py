@@ -1,0 +1,492 @@
+"""Events → runs → storage → learners → hot cache (DESIGN §1, seed 002).
+
+``RunAccumulator`` turns the scope stream into ``RunRecord``s. ``Drain`` is
+the background task that feeds it from a queue, stores completed runs in
+micro-batches together with the state learned from them, and refreshes the
+hot cache after each commit. A failing learner or backend is logged with
+context and never stops the drain; runs the backend cannot take yet wait in a
+bounded buffer and are retried with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from adaptive.errors import RunsNotStoredError, StorageUnavailableError
+from adaptive.events.model import Event, ScopeCategory, ScopeType
+from adaptive.hot_cache import HotCache
+from adaptive.learners.base import Learner, LearnerUpdate
+from adaptive.records import CallKind, CallRecord, RunRecord
+from adaptive.storage.protocol import StateChanges, StorageBackend, UnitOfWork
+
+logger = logging.getLogger(__name__)
+
+CALL_KINDS = {ScopeType.TOOL.value: CallKind.TOOL, ScopeType.LLM.value: CallKind.LLM}
+
+
+class DroppedEvent(StrEnum):
+    """Why the accumulator could not place an event in a run."""
+
+    NO_OPEN_RUN = "no_open_run"
+    UNMATCHED_END = "unmatched_end"
+    NOT_A_SCOPE = "not_a_scope"
+    ABANDONED_RUN = "abandoned_run"
+
+
+class RunAccumulator:
+    """Open runs keyed by root agent-scope uuid, with NeMo Relay's semantics.
+
+    Every agent scope is a run of its own; nested non-agent scopes map to their
+    run's root so calls inside them land in that run. A run's id is its root
+    scope's uuid, so the same events always give the same run.
+
+    ``agent_id`` names the agent every run is attributed to (NeMo Relay's
+    drain behaviour); when ``None`` each run takes its agent scope's name.
+    ``max_open_runs`` bounds memory when end events are lost: the oldest open
+    run is abandoned (and counted) to make room.
+    """
+
+    def __init__(self, agent_id: str | None = None, *, max_open_runs: int = 10_000) -> None:
+        self.agent_id = agent_id
+        self.max_open_runs = max_open_runs
+        self._open_runs: dict[UUID, RunRecord] = {}
+        self._roots: dict[UUID, UUID] = {}
+        self.dropped: Counter[DroppedEvent] = Counter()
+
+    @property
+    def open_run_count(self) -> int:
+        return len(self._open_runs)
+
+    def process(self, event: Event) -> RunRecord | None:
+        """Apply one event; return the run it completes, if any."""
+        if not event.is_scope or event.scope_category is None:
+            self.dropped[DroppedEvent.NOT_A_SCOPE] += 1
+            return None
+        starting = event.scope_category is ScopeCategory.START
+        if event.category == ScopeType.AGENT:
+            if starting:
+                self._start_run(event)
+                return None
+            return self._finish_run(event)
+        call_kind = CALL_KINDS.get(event.category or "")
+        if call_kind is not None:
+            if starting:
+                self._start_call(event, call_kind)
+            else:
+                self._end_call(event)
+            return None
+        if starting:
+            self._start_nested_scope(event)
+        else:
+            self._roots.pop(event.uuid, None)
+        return None
+
+    def _start_run(self, event: Event) -> None:
+        if len(self._open_runs) >= self.max_open_runs:
+            self._abandon_oldest_run()
+        self._roots[event.uuid] = event.uuid
+        self._open_runs[event.uuid] = RunRecord(
+            id=event.uuid,
+            agent_id=self.agent_id if self.agent_id is not None else event.name,
+            calls=[],
+            started_at=event.timestamp,
+        )
+
+    def _abandon_oldest_run(self) -> None:
+        root, run = next(iter(self._open_runs.items()))
+        del self._open_runs[root]
+        self._roots = {scope: owner for scope, owner in self._roots.items() if owner != root}
+        self.dropped[DroppedEvent.ABANDONED_RUN] += 1
+        logger.warning(
+            "abandoned open run %s of agent %r: more than %d runs open at once "
+            "(are agent end events being lost?)",
+            run.id,
+            run.agent_id,
+            self.max_open_runs,
+        )
+
+    def _finish_run(self, event: Event) -> RunRecord | None:
+        root = self._roots.pop(event.uuid, event.uuid)
+        run = self._open_runs.pop(root, None)
+        if run is None:
+            self.dropped[DroppedEvent.NO_OPEN_RUN] += 1
+            return None
+        run.ended_at = event.timestamp
+        return run
+
+    def _root_of(self, event: Event) -> UUID | None:
+        root = self._roots.get(event.uuid)
+        if root is None and event.parent_uuid is not None:
+            root = self._roots.get(event.parent_uuid)
+        if root is None:
+            self.dropped[DroppedEvent.NO_OPEN_RUN] += 1
+        return root
+
+    def _start_nested_scope(self, event: Event) -> None:
+        root = self._root_of(event)
+        if root is not None:
+            self._roots[event.uuid] = root
+
+    def _start_call(self, event: Event, kind: CallKind) -> None:
+        root = self._root_of(event)
+        if root is None:
+            return
+        self._roots[event.uuid] = root
+        run = self._open_runs.get(root)
+        if run is not None:
+            run.calls.append(
+                CallRecord(
+                    kind=kind,
+                    name=event.name,
+                    started_at=event.timestamp,
+                    annotated_request=event.annotated_request if kind is CallKind.LLM else None,
+                )
+            )
+
+    def _end_call(self, event: Event) -> None:
+        root = self._root_of(event)
+        if root is None:
+            return
+        run = self._open_runs.get(root)
+        call = _latest_open_call(run, event.name) if run is not None else None
+        if call is None:
+            self.dropped[DroppedEvent.UNMATCHED_END] += 1
+        else:
+            call.ended_at = event.timestamp
+            if event.category == ScopeType.LLM:
+                _apply_llm_end(call, event.annotated_response)
+        self._roots.pop(event.uuid, None)
+
+
+def _latest_open_call(run: RunRecord, name: str) -> CallRecord | None:
+    for call in reversed(run.calls):
+        if call.name == name and call.ended_at is None:
+            return call
+    return None
+
+
+def _as_count(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value)
+
+
+def _apply_llm_end(call: CallRecord, response: dict[str, Any] | None) -> None:
+    """Copy usage, model and tool-call count from the annotated response."""
+    call.annotated_response = response
+    if response is None:
+        return
+    usage = response.get("usage")
+    if isinstance(usage, dict):
+        call.output_tokens = _as_count(usage.get("completion_tokens"))
+        call.prompt_tokens = _as_count(usage.get("prompt_tokens"))
+        call.total_tokens = _as_count(usage.get("total_tokens"))
+    model = response.get("model")
+    call.model_name = model if isinstance(model, str) else None
+    tool_calls = response.get("tool_calls")
+    call.tool_call_count = len(tool_calls) if isinstance(tool_calls, list) else None
+
+
+@dataclass
+class DrainStats:
+    """Counters an operator reads to see what the drain did."""
+
+    events: int = 0
+    runs_completed: int = 0
+    runs_stored: int = 0
+    runs_duplicate: int = 0
+    runs_rejected: int = 0
+    batches: int = 0
+    storage_retries: int = 0
+    learner_failures: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class _Flush:
+    done: asyncio.Future[None]
+
+
+@dataclass
+class _Stop:
+    done: asyncio.Future[None]
+
+
+class Drain:
+    """Background task: queue → accumulator → micro-batches → backend + learners.
+
+    A batch is committed when it holds ``batch_size`` runs, when its first run
+    has waited ``batch_latency`` seconds, or on ``flush()``. Completed runs the
+    backend cannot store yet (``StorageUnavailableError``) stay buffered and are
+    retried with exponential backoff; while more than ``max_buffered_runs`` wait,
+    the drain stops taking events, so the bounded queue pushes back on ``put``.
+    """
+
+    def __init__(
+        self,
+        backend: StorageBackend,
+        learners: Sequence[Learner],
+        hot_cache: HotCache,
+        accumulator: RunAccumulator,
+        *,
+        batch_size: int = 64,
+        batch_latency: float = 0.05,
+        queue_size: int = 1_000,
+        max_buffered_runs: int = 10_000,
+        retry_initial_delay: float = 0.1,
+        retry_max_delay: float = 5.0,
+        close_timeout: float = 30.0,
+    ) -> None:
+        self.backend = backend
+        self.learners = list(learners)
+        self.hot_cache = hot_cache
+        self.accumulator = accumulator
+        self.batch_size = batch_size
+        self.batch_latency = batch_latency
+        self.max_buffered_runs = max_buffered_runs
+        self.retry_initial_delay = retry_initial_delay
+        self.retry_max_delay = retry_max_delay
+        self.close_timeout = close_timeout
+        self.stats = DrainStats()
+        self._queue: asyncio.Queue[Event | _Flush | _Stop] = asyncio.Queue(queue_size)
+        self._batch: list[RunRecord] = []
+        self._batch_deadline = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._last_storage_error: BaseException | None = None
+        self._consecutive_failures = 0
+        self._retry_at = 0.0
+
+    # -- public API ---------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="adaptive-drain")
+
+    @property
+    def pending_events(self) -> int:
+        """Events accepted but not yet applied to the accumulator."""
+        return self._queue.qsize()
+
+    @property
+    def pending_runs(self) -> int:
+        """Completed runs not yet stored."""
+        return len(self._batch)
+
+    async def put(self, event: Event) -> None:
+        """Queue an event, waiting while the queue is full (backpressure)."""
+        self._require_running()
+        await self._queue.put(event)
+
+    def put_nowait(self, event: Event) -> None:
+        """Queue an event; raises ``asyncio.QueueFull`` instead of waiting."""
+        self._require_running()
+        self._queue.put_nowait(event)
+
+    async def flush(self) -> None:
+        """Wait until every event queued before this call is applied and its runs
+        are committed (or, if the backend is down, until they are stored)."""
+        self._require_running()
+        done = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Flush(done))
+        await done
+
+    async def wait_for_idle(self) -> None:
+        """Alias of ``flush()``, NeMo Relay's name for it."""
+        await self.flush()
+
+    async def close(self) -> None:
+        """Process what is queued, store what is buffered, stop the task.
+
+        Raises ``RunsNotStoredError`` naming the count when runs could not be
+        stored within ``close_timeout`` seconds.
+        """
+        if self._task is None:
+            return
+        done = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Stop(done))
+        try:
+            await asyncio.wait_for(asyncio.shield(done), self.close_timeout)
+        except TimeoutError:
+            self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
+        if self._batch:
+            lost = len(self._batch)
+            raise RunsNotStoredError(lost, self._last_storage_error)
+
+    # -- the task -----------------------------------------------------------
+
+    def _require_running(self) -> None:
+        if self._task is None or self._task.done():
+            raise RuntimeError("the drain is not running; start() it first")
+
+    async def _run(self) -> None:
+        while True:
+            item = await self._next_item()
+            if item is None:
+                await self._commit_batch()
+            elif isinstance(item, Event):
+                self._apply(item)
+            else:
+                await self._commit_until_stored()
+                if not item.done.done():
+                    item.done.set_result(None)
+                if isinstance(item, _Stop):
+                    return
+
+    def _wake_time(self) -> float:
+        """When the open batch is due: full or old, but never while backing off."""
+        due = self._retry_at
+        if len(self._batch) < self.batch_size:
+            due = max(due, self._batch_deadline)
+        return due
+
+    async def _next_item(self) -> Event | _Flush | _Stop | None:
+        """The next queued item, or ``None`` when the open batch is due."""
+        if self._batch:
+            if len(self._batch) >= self.max_buffered_runs:
+                await asyncio.sleep(max(0.0, self._retry_at - time.monotonic()))
+                return None
+            if time.monotonic() >= self._wake_time():
+                return None
+        try:
+            return self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            pass
+        if not self._batch:
+            return await self._queue.get()
+        try:
+            remaining = max(0.0, self._wake_time() - time.monotonic())
+            return await asyncio.wait_for(self._queue.get(), remaining)
+        except TimeoutError:
+            return None
+
+    def _apply(self, event: Event) -> None:
+        self.stats.events += 1
+        try:
+            run = self.accumulator.process(event)
+        except Exception:
+            logger.exception("run assembly failed on event %s (%s)", event.uuid, event.name)
+            return
+        if run is None:
+            return
+        self.stats.runs_completed += 1
+        if not self._batch:
+            self._batch_deadline = time.monotonic() + self.batch_latency
+        self._batch.append(run)
+
+    async def _commit_until_stored(self) -> None:
+        while self._batch:
+            await asyncio.sleep(max(0.0, self._retry_at - time.monotonic()))
+            await self._commit_batch()
+
+    async def _commit_batch(self) -> None:
+        """Commit up to ``batch_size`` buffered runs; on an outage, schedule a retry."""
+        batch = self._batch[: self.batch_size]
+        if not batch:
+            return
+        try:
+            await self._store_and_learn(batch)
+        except StorageUnavailableError as error:
+            self._schedule_retry(error)
+            return
+        except Exception as error:
+            logger.warning("batch of %d runs rejected (%s); storing one by one", len(batch), error)
+            try:
+                await self._store_individually(batch)
+            except StorageUnavailableError as outage:
+                self._schedule_retry(outage)
+                return
+        del self._batch[: len(batch)]
+        self._consecutive_failures = 0
+        self._retry_at = 0.0
+        self._batch_deadline = time.monotonic() + self.batch_latency
+
+    def _schedule_retry(self, error: BaseException) -> None:
+        self._last_storage_error = error
+        self._consecutive_failures += 1
+        self.stats.storage_retries += 1
+        delay = min(
+            self.retry_initial_delay * 2 ** (self._consecutive_failures - 1), self.retry_max_delay
+        )
+        self._retry_at = time.monotonic() + delay
+        logger.warning(
+            "storage unavailable; %d run(s) buffered, retry %d in %.2fs: %s",
+            len(self._batch),
+            self._consecutive_failures,
+            delay,
+            error,
+        )
+
+    async def _store_individually(self, batch: list[RunRecord]) -> None:
+        for run in batch:
+            try:
+                await self._store_and_learn([run])
+            except StorageUnavailableError:
+                raise
+            except Exception:
+                self.stats.runs_rejected += 1
+                logger.exception(
+                    "run %s of agent %r rejected by the backend and not stored",
+                    run.id,
+                    run.agent_id,
+                )
+
+    async def _store_and_learn(self, batch: list[RunRecord]) -> None:
+        updates: list[LearnerUpdate] = []
+
+        async def work(unit: UnitOfWork) -> list[RunRecord]:
+            updates.clear()
+            fresh = await unit.add_runs(batch)
+            for agent_id, runs in _group_by_agent(fresh).items():
+                changes = StateChanges()
+                for learner in self.learners:
+                    update = await self._learn_safely(learner, agent_id, runs, unit)
+                    if update is not None:
+                        changes.update(update.changes)
+                        updates.append(update)
+                unit.save(changes)
+            return fresh
+
+        fresh = await self.backend.run_unit_of_work(work)
+        self.stats.batches += 1
+        self.stats.runs_stored += len(fresh)
+        self.stats.runs_duplicate += len(batch) - len(fresh)
+        for update in updates:
+            try:
+                update.refresh(self.hot_cache)
+            except Exception:
+                logger.exception("hot cache refresh failed")
+
+    async def _learn_safely(
+        self, learner: Learner, agent_id: str, runs: list[RunRecord], unit: UnitOfWork
+    ) -> LearnerUpdate | None:
+        try:
+            return await learner.learn(agent_id, runs, unit)
+        except StorageUnavailableError:
+            raise
+        except Exception:
+            self.stats.learner_failures[learner.name] += 1
+            logger.exception(
+                "learner %r failed on %d run(s) of agent %r (first run %s); "
+                "runs are stored, this learner's state is unchanged",
+                learner.name,
+                len(runs),
+                agent_id,
+                runs[0].id,
+            )
+            return None
+
+
+def _group_by_agent(runs: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
+    grouped: dict[str, list[RunRecord]] = {}
+    for run in runs:
+        grouped.setdefault(run.agent_id, []).append(run)
+    return grouped

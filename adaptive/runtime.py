@@ -1,0 +1,115 @@
+"""AdaptiveRuntime: config → backend → hot cache → drain with learners."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from types import TracebackType
+
+from adaptive.config import AdaptiveConfig
+from adaptive.drain import Drain, RunAccumulator
+from adaptive.events.model import Event
+from adaptive.hot_cache import HotCache
+from adaptive.learners import Learner, build_learners
+from adaptive.storage.factory import create_backend
+from adaptive.storage.protocol import StorageBackend
+
+logger = logging.getLogger(__name__)
+
+
+class AdaptiveRuntime:
+    """Owns one backend, one hot cache and one drain for the life of a process.
+
+    Use as ``async with AdaptiveRuntime(config) as runtime:``; ``emit`` events,
+    ``wait_for_idle`` to let learning catch up, and leave the block (or call
+    ``close``) to store everything still buffered.
+    """
+
+    def __init__(
+        self,
+        config: AdaptiveConfig | None = None,
+        *,
+        backend: StorageBackend | None = None,
+        learners: Sequence[Learner] | None = None,
+    ) -> None:
+        self.config = config if config is not None else AdaptiveConfig()
+        self.backend = backend if backend is not None else create_backend(self.config.backend)
+        self.learners = list(learners) if learners is not None else build_learners(self.config)
+        self.hot_cache = HotCache()
+        drain_config = self.config.drain
+        self.drain = Drain(
+            self.backend,
+            self.learners,
+            self.hot_cache,
+            RunAccumulator(self.config.agent_id, max_open_runs=drain_config.max_open_runs),
+            batch_size=drain_config.batch_size,
+            batch_latency=drain_config.batch_latency_ms / 1000,
+            queue_size=drain_config.queue_size,
+            max_buffered_runs=drain_config.max_buffered_runs,
+            close_timeout=drain_config.close_timeout_s,
+        )
+        self._started = False
+
+    async def start(self) -> None:
+        """Open the backend, seed the hot cache from it, start the drain."""
+        if self._started:
+            return
+        await self.backend.open()
+        if self.config.agent_id is not None:
+            await self.seed_hot_cache(self.config.agent_id)
+        self.drain.start()
+        self._started = True
+
+    async def seed_hot_cache(self, agent_id: str) -> None:
+        """Load what the backend already learned for an agent into the hot cache."""
+        from adaptive.trie import compute_default_hints
+
+        cache = self.hot_cache
+        cache.plan = await self.backend.load_plan(agent_id)
+        envelope = await self.backend.load_trie(agent_id)
+        if envelope is not None:
+            cache.trie = envelope.root
+            cache.agent_hints_default = compute_default_hints(
+                envelope.root, self.config.sensitivity_scale
+            )
+        aggregate = await self.backend.load_stability(agent_id)
+        if aggregate is not None:
+            cache.acg_stability = aggregate
+            cache.acg_observation_count = aggregate.total_observations
+
+    async def emit(self, event: Event) -> None:
+        """Hand an event to the drain; waits only while its queue is full."""
+        await self.drain.put(event)
+
+    def emit_nowait(self, event: Event) -> None:
+        """Hand an event to the drain without waiting (``asyncio.QueueFull`` if full)."""
+        self.drain.put_nowait(event)
+
+    async def wait_for_idle(self) -> None:
+        """Wait until every event emitted so far is learned from and stored."""
+        await self.drain.flush()
+
+    async def close(self) -> None:
+        """Flush and stop the drain, then close the backend.
+
+        Raises ``RunsNotStoredError`` when completed runs could not be stored.
+        """
+        if not self._started:
+            return
+        self._started = False
+        try:
+            await self.drain.close()
+        finally:
+            await self.backend.close()
+
+    async def __aenter__(self) -> AdaptiveRuntime:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()

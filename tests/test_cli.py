@@ -1,0 +1,94 @@
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from adaptive.cli import app
+from tests.factories import SAMPLE_TRACE
+
+runner = CliRunner()
+
+
+def test_ingest_prints_summary_and_exports_state(tmp_path: Path) -> None:
+    out = tmp_path / "state.json"
+    result = runner.invoke(
+        app,
+        [
+            "ingest",
+            str(SAMPLE_TRACE),
+            "--backend",
+            "memory://",
+            "--agent-id",
+            "planner",
+            "--export",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "events read" in result.output and "576" in result.output
+    assert "runs stored" in result.output
+    state = json.loads(out.read_text())
+    assert len(state["runs_index:planner"]) == 40
+    assert {"plan:planner", "trie:planner", "accumulators:planner"} <= state.keys()
+    assert "acg_stability:planner" in state
+
+
+def test_ingest_with_selected_learners(tmp_path: Path) -> None:
+    out = tmp_path / "state.json"
+    result = runner.invoke(
+        app,
+        [
+            "ingest",
+            str(SAMPLE_TRACE),
+            "--agent-id",
+            "planner",
+            "--learners",
+            "tool_parallelism",
+            "--export",
+            str(out),
+        ],
+        env={"ADAPTIVE_BACKEND": "memory://"},
+    )
+    assert result.exit_code == 0, result.output
+    state = json.loads(out.read_text())
+    assert "plan:planner" in state
+    assert "trie:planner" not in state and "acg_stability:planner" not in state
+
+
+def test_ingest_reports_bad_lines_with_numbers(tmp_path: Path) -> None:
+    trace = tmp_path / "bad.jsonl"
+    lines = SAMPLE_TRACE.read_text().splitlines()[:10]
+    lines.insert(2, "{broken")
+    trace.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["ingest", str(trace), "--backend", "memory://"])
+    assert result.exit_code == 0, result.output
+    assert "malformed_json" in result.output
+    assert "line 3: malformed_json" in result.output
+
+
+def test_ingest_from_stdin() -> None:
+    result = runner.invoke(
+        app,
+        ["ingest", "-", "--backend", "memory://", "--agent-id", "planner"],
+        input=SAMPLE_TRACE.read_text(),
+    )
+    assert result.exit_code == 0, result.output
+    assert "576" in result.output
+
+
+def test_missing_trace_and_unknown_backend_fail_with_exit_code_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["ingest", str(tmp_path / "none.jsonl")])
+    assert result.exit_code == 2
+    assert "trace file not found" in result.output
+    result = runner.invoke(app, ["ingest", str(SAMPLE_TRACE), "--backend", "mysql://x"])
+    assert result.exit_code == 2
+    assert "unknown backend URL scheme" in result.output
+    result = runner.invoke(app, ["ingest", str(SAMPLE_TRACE), "--learners", "nope"])
+    assert result.exit_code == 2
+    assert "unknown learner" in result.output
+
+
+def test_state_export_of_empty_memory_backend_is_an_empty_object() -> None:
+    result = runner.invoke(app, ["state", "export", "--backend", "memory://"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {}

@@ -1,0 +1,376 @@
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+from uuid import uuid4
+
+import pytest
+
+from adaptive.drain import Drain, DroppedEvent, RunAccumulator
+from adaptive.errors import RunsNotStoredError, StorageError, StorageUnavailableError
+from adaptive.events.model import Event
+from adaptive.hot_cache import HotCache
+from adaptive.learners.base import LearnerUpdate
+from adaptive.records import CallKind, RunRecord
+from adaptive.storage.memory import MemoryBackend
+from adaptive.storage.protocol import StateReader, UnitOfWork
+from tests.factories import Trace
+
+T = TypeVar("T")
+
+
+def simple_run(trace: Trace, name: str = "planner", tools: Sequence[str] = ("search",)) -> None:
+    root = trace.start("agent", name, None)
+    for tool in tools:
+        uuid = trace.start("tool", tool, root)
+        trace.end("tool", tool, uuid, root)
+    trace.end("agent", name, root, None)
+
+
+# -- RunAccumulator ---------------------------------------------------------
+
+
+def test_run_id_is_root_scope_uuid_and_calls_nest_through_functions() -> None:
+    trace = Trace()
+    root = trace.start("agent", "planner", None)
+    step = trace.start("function", "step", root)
+    llm = trace.start(
+        "llm", "openai", step, profile={"annotated_request": {"messages": [], "model": "m"}}
+    )
+    response = {
+        "model": "gpt-x",
+        "usage": {"completion_tokens": 7, "prompt_tokens": 5, "total_tokens": 12},
+        "tool_calls": [{"name": "a"}, {"name": "b"}],
+    }
+    trace.end("llm", "openai", llm, step, profile={"annotated_response": response})
+    tool = trace.start("tool", "search", step)
+    trace.end("tool", "search", tool, step)
+    trace.end("function", "step", step, root)
+    trace.end("agent", "planner", root, None)
+
+    accumulator = RunAccumulator("agent-x")
+    runs = [r for e in trace.events if (r := accumulator.process(e)) is not None]
+
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.id == root
+    assert run.agent_id == "agent-x"
+    assert run.started_at == trace.events[0].timestamp
+    assert run.ended_at == trace.events[-1].timestamp
+    llm_call, tool_call = run.calls
+    assert llm_call.kind is CallKind.LLM and tool_call.kind is CallKind.TOOL
+    assert llm_call.annotated_request == {"messages": [], "model": "m"}
+    assert llm_call.annotated_response == response
+    assert (llm_call.output_tokens, llm_call.prompt_tokens, llm_call.total_tokens) == (7, 5, 12)
+    assert llm_call.model_name == "gpt-x"
+    assert llm_call.tool_call_count == 2
+    assert tool_call.annotated_request is None and tool_call.ended_at is not None
+    assert accumulator.open_run_count == 0
+    assert not accumulator.dropped
+
+
+def test_agent_id_defaults_to_agent_scope_name() -> None:
+    trace = Trace()
+    simple_run(trace, name="researcher")
+    accumulator = RunAccumulator(None)
+    runs = [r for e in trace.events if (r := accumulator.process(e)) is not None]
+    assert runs[0].agent_id == "researcher"
+
+
+def test_llm_end_without_usage_leaves_counts_unset() -> None:
+    trace = Trace()
+    root = trace.start("agent", "a", None)
+    llm = trace.start("llm", "openai", root)
+    trace.end("llm", "openai", llm, root, profile={"annotated_response": {"usage": None}})
+    trace.end("agent", "a", root, None)
+    accumulator = RunAccumulator("a")
+    (run,) = [r for e in trace.events if (r := accumulator.process(e)) is not None]
+    call = run.calls[0]
+    assert call.output_tokens is None and call.model_name is None
+    assert call.tool_call_count is None
+    assert "output_tokens" not in call.to_wire()
+
+
+def test_end_matches_most_recent_open_call_of_same_name() -> None:
+    trace = Trace()
+    root = trace.start("agent", "a", None)
+    first = trace.start("tool", "search", root)
+    second = trace.start("tool", "search", root)
+    trace.end("tool", "search", second, root)
+    trace.end("tool", "search", first, root)
+    trace.end("agent", "a", root, None)
+    accumulator = RunAccumulator("a")
+    (run,) = [r for e in trace.events if (r := accumulator.process(e)) is not None]
+    # NeMo Relay matches by name, newest open call first.
+    assert run.calls[1].ended_at == trace.events[3].timestamp
+    assert run.calls[0].ended_at == trace.events[4].timestamp
+
+
+def test_nested_agent_scope_is_a_run_of_its_own() -> None:
+    trace = Trace()
+    outer = trace.start("agent", "outer", None)
+    inner = trace.start("agent", "inner", outer)
+    tool = trace.start("tool", "t", inner)
+    trace.end("tool", "t", tool, inner)
+    trace.end("agent", "inner", inner, outer)
+    trace.end("agent", "outer", outer, None)
+    accumulator = RunAccumulator(None)
+    runs = [r for e in trace.events if (r := accumulator.process(e)) is not None]
+    assert [(r.agent_id, len(r.calls)) for r in runs] == [("inner", 1), ("outer", 0)]
+
+
+def test_events_with_no_open_run_are_counted_and_dropped() -> None:
+    trace = Trace()
+    stray = trace.start("tool", "t", uuid4())
+    trace.end("tool", "t", stray, uuid4())
+    trace.end("agent", "ghost", uuid4(), None)
+    trace.start("function", "f", uuid4())
+    accumulator = RunAccumulator("a")
+    assert all(accumulator.process(e) is None for e in trace.events)
+    assert accumulator.dropped[DroppedEvent.NO_OPEN_RUN] == 4
+
+
+def test_unmatched_call_end_and_marks_are_counted() -> None:
+    trace = Trace()
+    root = trace.start("agent", "a", None)
+    trace.end("tool", "never-started", uuid4(), root)
+    trace.end("agent", "a", root, None)
+    mark = Event(kind="mark", uuid=uuid4(), timestamp=0, name="m")
+    accumulator = RunAccumulator("a")
+    for event in [*trace.events[:2], mark, trace.events[2]]:
+        accumulator.process(event)
+    assert accumulator.dropped[DroppedEvent.UNMATCHED_END] == 1
+    assert accumulator.dropped[DroppedEvent.NOT_A_SCOPE] == 1
+
+
+def test_open_runs_are_bounded() -> None:
+    trace = Trace()
+    roots = [trace.start("agent", "a", None) for _ in range(3)]
+    accumulator = RunAccumulator("a", max_open_runs=2)
+    for event in trace.events:
+        accumulator.process(event)
+    assert accumulator.open_run_count == 2
+    assert accumulator.dropped[DroppedEvent.ABANDONED_RUN] == 1
+    trace.end("agent", "a", roots[0], None)
+    assert accumulator.process(trace.events[-1]) is None  # the abandoned one
+
+
+# -- Drain ------------------------------------------------------------------
+
+
+class RecordingLearner:
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.seen: list[list[RunRecord]] = []
+
+    async def learn(
+        self, agent_id: str, runs: Sequence[RunRecord], state: StateReader
+    ) -> LearnerUpdate:
+        self.seen.append(list(runs))
+        return LearnerUpdate()
+
+
+class FailingLearner:
+    name = "failing"
+
+    async def learn(
+        self, agent_id: str, runs: Sequence[RunRecord], state: StateReader
+    ) -> LearnerUpdate:
+        raise ValueError("learner bug")
+
+
+class FlakyBackend(MemoryBackend):
+    """A memory backend that is 'down' for its first ``outages`` commits."""
+
+    def __init__(self, outages: int = 0, reject: Callable[[RunRecord], bool] | None = None):
+        super().__init__()
+        self.outages = outages
+        self.attempts = 0
+        self.reject = reject
+
+    async def run_unit_of_work(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        self.attempts += 1
+        if self.attempts <= self.outages:
+            raise StorageUnavailableError("connection refused")
+
+        async def guarded(unit: UnitOfWork) -> T:
+            result = await work(unit)
+            staged: dict[Any, RunRecord] = unit._new_runs  # type: ignore[attr-defined]
+            if self.reject and any(self.reject(run) for run in staged.values()):
+                raise StorageError("value too large")
+            return result
+
+        return await super().run_unit_of_work(guarded)
+
+
+def make_drain(backend: MemoryBackend, learners: Sequence[Any] = (), **kw: Any) -> Drain:
+    options = {"retry_initial_delay": 0.001, "retry_max_delay": 0.01, **kw}
+    return Drain(backend, list(learners), HotCache(), RunAccumulator("a"), **options)
+
+
+async def test_flush_stores_runs_and_learns_in_batches() -> None:
+    trace = Trace()
+    for _ in range(10):
+        simple_run(trace)
+    backend, learner = MemoryBackend(), RecordingLearner()
+    drain = make_drain(backend, [learner], batch_size=4)
+    drain.start()
+    for event in trace.events:
+        await drain.put(event)
+    await drain.flush()
+    assert len(await backend.list_run_ids("a")) == 10
+    assert sum(len(batch) for batch in learner.seen) == 10
+    assert max(len(batch) for batch in learner.seen) <= 4
+    assert drain.stats.runs_stored == 10
+    assert drain.pending_events == 0 and drain.pending_runs == 0
+    await drain.close()
+
+
+async def test_batch_commits_on_latency_without_flush() -> None:
+    trace = Trace()
+    simple_run(trace)
+    backend = MemoryBackend()
+    drain = make_drain(backend, batch_latency=0.01)
+    drain.start()
+    for event in trace.events:
+        drain.put_nowait(event)
+    for _ in range(200):
+        if await backend.list_run_ids("a"):
+            break
+        await asyncio.sleep(0.005)
+    assert len(await backend.list_run_ids("a")) == 1
+    await drain.close()
+
+
+async def test_reingest_stores_and_learns_nothing_twice() -> None:
+    trace = Trace()
+    for _ in range(3):
+        simple_run(trace)
+    backend, learner = MemoryBackend(), RecordingLearner()
+    drain = make_drain(backend, [learner])
+    drain.start()
+    for _ in range(2):
+        for event in trace.events:
+            await drain.put(event)
+        await drain.flush()
+    assert len(await backend.list_run_ids("a")) == 3
+    assert sum(len(batch) for batch in learner.seen) == 3
+    assert drain.stats.runs_duplicate == 3
+    await drain.close()
+
+
+async def test_failing_learner_is_logged_and_does_not_stop_the_drain(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    trace = Trace()
+    for _ in range(3):
+        simple_run(trace)
+    backend, learner = MemoryBackend(), RecordingLearner()
+    drain = make_drain(backend, [FailingLearner(), learner])
+    drain.start()
+    for event in trace.events:
+        await drain.put(event)
+    await drain.flush()
+    assert len(await backend.list_run_ids("a")) == 3
+    assert sum(len(batch) for batch in learner.seen) == 3
+    assert drain.stats.learner_failures["failing"] >= 1
+    assert "learner 'failing' failed" in caplog.text
+    await drain.close()
+
+
+async def test_outage_buffers_runs_and_retries_until_stored() -> None:
+    trace = Trace()
+    for _ in range(5):
+        simple_run(trace)
+    backend = FlakyBackend(outages=3)
+    drain = make_drain(backend)
+    drain.start()
+    for event in trace.events:
+        await drain.put(event)
+    await drain.flush()
+    assert len(await backend.list_run_ids("a")) == 5
+    assert drain.stats.storage_retries == 3
+    await drain.close()
+
+
+async def test_close_fails_loudly_naming_unstored_runs() -> None:
+    trace = Trace()
+    for _ in range(2):
+        simple_run(trace)
+    backend = FlakyBackend(outages=10**9)
+    drain = make_drain(backend, close_timeout=0.2)
+    drain.start()
+    for event in trace.events:
+        await drain.put(event)
+    with pytest.raises(RunsNotStoredError, match="2 completed run"):
+        await drain.close()
+
+
+async def test_rejected_run_does_not_take_the_batch_down() -> None:
+    trace = Trace()
+    simple_run(trace, tools=["ok"])
+    simple_run(trace, tools=["poison"])
+    simple_run(trace, tools=["ok"])
+    backend = FlakyBackend(reject=lambda run: run.calls[0].name == "poison")
+    drain = make_drain(backend)
+    drain.start()
+    for event in trace.events:
+        await drain.put(event)
+    await drain.flush()
+    stored = await backend.load_runs("a", await backend.list_run_ids("a"))
+    assert [run.calls[0].name for run in stored] == ["ok", "ok"]
+    assert drain.stats.runs_rejected == 1
+    await drain.close()
+
+
+async def test_full_buffer_pushes_back_on_put() -> None:
+    trace = Trace()
+    for _ in range(20):
+        simple_run(trace, tools=[])
+    backend = FlakyBackend(outages=10**9)
+    drain = make_drain(backend, queue_size=4, max_buffered_runs=2, batch_size=1)
+    drain.start()
+
+    async def feed() -> None:
+        for event in trace.events:
+            await drain.put(event)
+
+    feeder = asyncio.create_task(feed())
+    await asyncio.sleep(0.2)
+    assert not feeder.done()  # blocked: 2 runs buffered, queue full
+    assert drain.pending_runs == 2
+    assert drain.pending_events == 4
+    backend.outages = 0
+    await asyncio.wait_for(feeder, 5)
+    await drain.flush()
+    assert len(await backend.list_run_ids("a")) == 20
+    await drain.close()
+
+
+async def test_learner_changes_are_committed_with_runs_and_refresh_cache() -> None:
+    from adaptive.learners.tool_parallelism import ToolParallelismLearner
+
+    trace = Trace()
+    root = trace.start("agent", "a", None)
+    first = trace.start("tool", "fetch", root)
+    second = trace.start("tool", "search", root)
+    trace.end("tool", "fetch", first, root)
+    trace.end("tool", "search", second, root)
+    trace.end("agent", "a", root, None)
+    backend = MemoryBackend()
+    drain = make_drain(backend, [ToolParallelismLearner()])
+    drain.start()
+    for event in trace.events:
+        await drain.put(event)
+    await drain.flush()
+    plan = await backend.load_plan("a")
+    assert plan is not None
+    assert [g.tool_names for g in plan.parallel_groups] == [["fetch", "search"]]
+    assert drain.hot_cache.plan == plan
+    await drain.close()
+
+
+async def test_put_before_start_is_an_error() -> None:
+    drain = make_drain(MemoryBackend())
+    with pytest.raises(RuntimeError, match="start"):
+        drain.put_nowait(Trace().scope("agent", "start", "a", uuid4(), None))
