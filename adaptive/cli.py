@@ -6,8 +6,6 @@ import asyncio
 import json
 import logging
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,9 +14,9 @@ from rich.console import Console
 from rich.table import Table
 
 from adaptive.config import AdaptiveConfig, load_config, with_learners
-from adaptive.drain import DrainStats
 from adaptive.errors import AdaptiveError
-from adaptive.events.atof import ReadReport, read_events
+from adaptive.ingest import IngestSummary, batch_gc_thresholds
+from adaptive.ingest import ingest as run_ingest
 from adaptive.runtime import AdaptiveRuntime
 from adaptive.storage.export import export_state
 
@@ -54,49 +52,19 @@ def _fail(error: Exception) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-@dataclass
-class IngestSummary:
-    state: dict[str, Any] | None
-    report: ReadReport
-    stats: DrainStats
-    dropped: dict[str, int]
-    open_runs: int
-    seconds: float
-
-
-async def _ingest(source: str, config: AdaptiveConfig, export: bool) -> IngestSummary:
-    report = ReadReport()
-    started = time.perf_counter()
-    runtime = AdaptiveRuntime(config)
-    async with runtime:
-        for event in read_events(source, report):
-            await runtime.emit(event)
-        await runtime.wait_for_idle()
-        state = await export_state(runtime.backend, config.agent_id) if export else None
-    accumulator = runtime.drain.accumulator
-    return IngestSummary(
-        state=state,
-        report=report,
-        stats=runtime.drain.stats,
-        dropped={reason.value: count for reason, count in accumulator.dropped.items()},
-        open_runs=accumulator.open_run_count,
-        seconds=time.perf_counter() - started,
-    )
-
-
 def _print_summary(summary: IngestSummary) -> None:
     console = Console()
     report, stats = summary.report, summary.stats
     table = Table(title="ingest", show_header=False)
-    rate = report.events / summary.seconds if summary.seconds > 0 else 0.0
+    rate = summary.events_per_second
     table.add_row("lines read", str(report.lines))
     table.add_row("events read", str(report.events))
     table.add_row("lines skipped", str(report.skipped_total))
-    for reason, count in sorted(report.skipped.items()):
-        table.add_row(f"  {reason.value}", str(count))
+    for skip_reason, count in sorted(report.skipped.items()):
+        table.add_row(f"  {skip_reason.value}", str(count))
     table.add_row("events not placed in a run", str(sum(summary.dropped.values())))
-    for reason, count in sorted(summary.dropped.items()):
-        table.add_row(f"  {reason}", str(count))
+    for drop_reason, count in sorted(summary.dropped.items()):
+        table.add_row(f"  {drop_reason}", str(count))
     table.add_row("runs completed", str(stats.runs_completed))
     table.add_row("runs stored", str(stats.runs_stored))
     table.add_row("runs already stored", str(stats.runs_duplicate))
@@ -136,7 +104,8 @@ def ingest(
             config = with_learners(config, learners)
         if source != "-" and not Path(source).is_file():
             raise AdaptiveError(f"trace file not found: {source}")
-        summary = asyncio.run(_ingest(source, config, export is not None))
+        with batch_gc_thresholds():
+            summary = asyncio.run(run_ingest(source, config, export=export is not None))
     except AdaptiveError as error:
         raise _fail(error) from error
     _print_summary(summary)

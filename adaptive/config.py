@@ -143,7 +143,7 @@ class DrainConfig(_Section):
 
     batch_size: int = Field(64, ge=1)
     batch_latency_ms: float = Field(50.0, ge=0.0)
-    queue_size: int = Field(1_000, ge=1)
+    queue_size: int = Field(256, ge=1)
     max_buffered_runs: int = Field(10_000, ge=1)
     max_open_runs: int = Field(10_000, ge=1)
     close_timeout_s: float = Field(30.0, gt=0.0)

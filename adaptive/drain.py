@@ -238,7 +238,7 @@ class Drain:
         *,
         batch_size: int = 64,
         batch_latency: float = 0.05,
-        queue_size: int = 1_000,
+        queue_size: int = 256,
         max_buffered_runs: int = 10_000,
         retry_initial_delay: float = 0.1,
         retry_max_delay: float = 5.0,

@@ -29,7 +29,7 @@ _SPACE_BEFORE_NEWLINE = re.compile(f"[{re.escape(_HORIZONTAL_SPACE)}]+(?=\n)")
 _SPACE_RUN = re.compile(f"[{re.escape(_HORIZONTAL_SPACE)}]+")
 
 
-def canonical_json(value: Any, *, remember: bool = True) -> str:
+def canonical_json(value: Any, *, unique_levels: int = 0) -> str:
     """RFC 8785 text of a JSON value, numbers treated as IEEE doubles.
 
     NeMo Relay's canonicalizer writes every integer through ``f64``; the
@@ -40,13 +40,12 @@ def canonical_json(value: Any, *, remember: bool = True) -> str:
     turns), so objects and arrays are canonicalized part by part through a
     bounded memo: RFC 8785 text of a container is its members' texts in a
     fixed order and syntax, so composing memoized parts gives the same bytes.
-    ``remember=False`` skips the memo for the value itself (not its parts):
-    for values that are unique anyway, such as a whole request.
+    ``unique_levels`` skips the memo for that many outer levels, for values
+    whose outer containers are unique anyway (a whole request, and its list of
+    messages, differ in the newest turn while the turns themselves repeat).
     """
     try:
-        if not remember and isinstance(value, dict | list | tuple):
-            return _MEMO.compose(value)
-        return _MEMO.canonical(value)
+        return _MEMO.canonical(value, unique_levels)
     except (rfc8785.CanonicalizationError, RecursionError, ValueError, TypeError) as error:
         raise CanonicalizationError(f"cannot canonicalize JSON: {error}") from error
 
@@ -79,11 +78,13 @@ class _CanonicalMemo:
         self._texts: dict[str, str] = {}
         self._strings: dict[str, str] = {}
 
-    def canonical(self, value: Any) -> str:
+    def canonical(self, value: Any, unique_levels: int = 0) -> str:
         if isinstance(value, str):
             return self._string(value)
         if not isinstance(value, dict | list | tuple):
             return _canonical_scalar(value)
+        if unique_levels > 0:
+            return self.compose(value, unique_levels - 1)
         key = _dump_key(value)
         text = self._texts.get(key)
         if text is None:
@@ -104,16 +105,18 @@ class _CanonicalMemo:
                 self._strings[value] = text
         return text
 
-    def compose(self, value: dict[Any, Any] | list[Any] | tuple[Any, ...]) -> str:
+    def compose(
+        self, value: dict[Any, Any] | list[Any] | tuple[Any, ...], unique_levels: int = 0
+    ) -> str:
         if isinstance(value, dict):
             if not all(isinstance(name, str) for name in value):
                 raise TypeError("object member names must be strings")
             members = (
-                f"{self._string(name)}:{self.canonical(value[name])}"
+                f"{self._string(name)}:{self.canonical(value[name], unique_levels)}"
                 for name in sorted(value, key=_utf16_order)
             )
             return "{" + ",".join(members) + "}"
-        return "[" + ",".join(self.canonical(item) for item in value) + "]"
+        return "[" + ",".join(self.canonical(item, unique_levels) for item in value) + "]"
 
 
 _dump_key = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode

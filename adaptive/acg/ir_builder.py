@@ -137,7 +137,7 @@ def _build(request: dict[str, Any]) -> PromptIR:
         blocks=sequence.blocks,
         tool_schema_hashes=None if tools is None else _tool_schema_hashes(tools),
         structured_output_schema_id=None if contract is None else sha256_hex(contract),
-        source_request_hash=sha256_hex(canonical_json(request, remember=False)),
+        source_request_hash=sha256_hex(canonical_json(request, unique_levels=2)),
         created_at=now_ns(),
     )
 

@@ -32,7 +32,7 @@ class LatencySensitivityLearner:
         self, agent_id: str, runs: Sequence[RunRecord], state: StateReader
     ) -> LearnerUpdate:
         loaded = await state.load_accumulators(agent_id)
-        builder = PredictionTrieBuilder(self.config, loaded.copy() if loaded is not None else None)
+        builder = PredictionTrieBuilder(self.config, loaded.clone() if loaded is not None else None)
         for run in runs:
             builder.add_run(run)
         root = builder.build()

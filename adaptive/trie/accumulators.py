@@ -109,7 +109,7 @@ class NodeAccumulators(WireModel):
         yield self.all_output_tokens
         yield self.all_sensitivity
 
-    def copy(self) -> NodeAccumulators:
+    def clone(self) -> NodeAccumulators:
         """An independent copy, so learning never mutates state a backend handed out."""
         return NodeAccumulators.model_construct(
             _fields_set=self.model_fields_set,
@@ -162,11 +162,11 @@ class AccumulatorState(WireModel):
     def to_wire_json(self) -> str:
         return pydantic_core.to_json(self.to_wire()).decode()
 
-    def copy(self) -> AccumulatorState:
+    def clone(self) -> AccumulatorState:
         """An independent copy, so learning never mutates state a backend handed out."""
         return AccumulatorState.model_construct(
             _fields_set=self.model_fields_set,
-            nodes={path: node.copy() for path, node in self.nodes.items()},
+            nodes={path: node.clone() for path, node in self.nodes.items()},
             **(self.__pydantic_extra__ or {}),
         )
 

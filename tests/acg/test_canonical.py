@@ -130,3 +130,8 @@ def test_member_names_sort_by_utf16_code_units() -> None:
     # U+10000 is D800 DC00 in UTF-16, which sorts before U+FFFF; code points say otherwise.
     value = {"\uffff": 1, "\U00010000": 2}
     assert canonical_json(value) == '{"\U00010000":2,"\uffff":1}'
+
+
+@given(_json_values, st.integers(min_value=0, max_value=3))
+def test_unique_levels_change_nothing_but_the_memo(value: object, levels: int) -> None:
+    assert canonical_json(value, unique_levels=levels) == canonical_json(value)
