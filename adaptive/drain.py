@@ -452,7 +452,7 @@ class Drain:
                     if update is not None:
                         changes.update(update.changes)
                         updates.append(update)
-                unit.save(changes)
+                unit.save(agent_id, changes)
             return fresh
 
         fresh = await self.backend.run_unit_of_work(work)

@@ -116,7 +116,7 @@ class _MemoryUnitOfWork:
             fresh.append(run)
         return fresh
 
-    def save(self, changes: StateChanges) -> None:
+    def save(self, agent_id: str, changes: StateChanges) -> None:
         self._changes.update(changes)
 
     def commit(self) -> None:

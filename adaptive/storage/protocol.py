@@ -80,8 +80,12 @@ class UnitOfWork(StateReader, Protocol):
         """
         ...
 
-    def save(self, changes: StateChanges) -> None:
-        """Stage learner state to be written when the unit commits."""
+    def save(self, agent_id: str, changes: StateChanges) -> None:
+        """Stage one agent's new learner state, written when the unit commits.
+
+        Every key in ``changes`` belongs to ``agent_id`` (ACG keys are the agent
+        id itself or its profile keys).
+        """
         ...
 
 
