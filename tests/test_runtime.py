@@ -1,0 +1,66 @@
+import pytest
+
+from adaptive.config import AdaptiveConfig, DrainConfig
+from adaptive.errors import ConfigError, RunsNotStoredError
+from adaptive.events.atof import ReadReport, read_events
+from adaptive.runtime import AdaptiveRuntime
+from adaptive.storage.memory import MemoryBackend
+from tests.factories import SAMPLE_TRACE
+from tests.test_drain import FlakyBackend, simple_run
+from tests.factories import Trace
+
+
+async def learn_sample(runtime: AdaptiveRuntime) -> None:
+    for event in read_events(SAMPLE_TRACE, ReadReport()):
+        await runtime.emit(event)
+    await runtime.wait_for_idle()
+
+
+async def test_hot_cache_follows_learning_and_is_seeded_on_restart() -> None:
+    backend = MemoryBackend()
+    config = AdaptiveConfig(agent_id="planner")
+    async with AdaptiveRuntime(config, backend=backend) as runtime:
+        await learn_sample(runtime)
+        learned = runtime.hot_cache
+        assert learned.plan is not None and learned.trie is not None
+        assert learned.agent_hints_default is not None
+        assert learned.acg_stability is not None and learned.acg_observation_count == 80
+        assert len(learned.acg_profiles) == 2
+
+    restarted = AdaptiveRuntime(config, backend=backend, learners=[])
+    async with restarted:
+        seeded = restarted.hot_cache
+        assert seeded.plan == learned.plan
+        assert seeded.trie == learned.trie
+        assert seeded.agent_hints_default == learned.agent_hints_default
+        assert seeded.acg_stability == learned.acg_stability
+        assert seeded.acg_observation_count == 80
+
+
+async def test_emit_nowait_and_close_flushes_pending_runs() -> None:
+    backend = MemoryBackend()
+    trace = Trace()
+    simple_run(trace)
+    runtime = AdaptiveRuntime(AdaptiveConfig(agent_id="a"), backend=backend)
+    await runtime.start()
+    for event in trace.events:
+        runtime.emit_nowait(event)
+    await runtime.close()
+    assert len(await backend.list_run_ids("a")) == 1
+
+
+async def test_close_reports_runs_it_could_not_store() -> None:
+    trace = Trace()
+    simple_run(trace)
+    config = AdaptiveConfig(agent_id="a", drain=DrainConfig(close_timeout_s=0.2))
+    runtime = AdaptiveRuntime(config, backend=FlakyBackend(outages=10**9), learners=[])
+    await runtime.start()
+    for event in trace.events:
+        await runtime.emit(event)
+    with pytest.raises(RunsNotStoredError, match="1 completed run"):
+        await runtime.close()
+
+
+def test_unavailable_backend_kind_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="not available"):
+        AdaptiveRuntime(AdaptiveConfig().with_backend_url("redis://127.0.0.1:6379/0"))
