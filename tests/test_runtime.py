@@ -5,9 +5,8 @@ from adaptive.errors import ConfigError, RunsNotStoredError
 from adaptive.events.atof import ReadReport, read_events
 from adaptive.runtime import AdaptiveRuntime
 from adaptive.storage.memory import MemoryBackend
-from tests.factories import SAMPLE_TRACE
+from tests.factories import SAMPLE_TRACE, Trace
 from tests.test_drain import FlakyBackend, simple_run
-from tests.factories import Trace
 
 
 async def learn_sample(runtime: AdaptiveRuntime) -> None:

@@ -12,7 +12,6 @@ from adaptive.events.atof import ReadReport, iter_events
 
 def synthetic_trace(runs: int) -> Iterator[bytes]:
     """A trace of ``runs`` sequential runs, generated lazily line by line."""
-    stamp = 1_795_468_443
     for index in range(runs):
         root, tool = str(uuid.uuid4()), str(uuid.uuid4())
         for category, phase, name, scope, parent in [
