@@ -1,6 +1,6 @@
 """Timing of the ACG hot loop on sample-like observations (run on demand, not by pytest).
 
-    .venv/bin/python -m tests.acg.bench_stability_window
+    python -m benchmarks.acg_window
 
 Fills a 100-observation window with the sample's gpt-x requests, then times
 append + result (the learner's per-call work) in the full, evicting state.
@@ -12,6 +12,7 @@ import itertools
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from adaptive.acg import (
@@ -20,7 +21,9 @@ from adaptive.acg import (
     build_prompt_ir,
     derive_learning_key,
 )
-from tests.acg.conftest import AGENT_ID, SAMPLE_DIR
+
+AGENT_ID = "planner"
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "sample"
 
 WINDOW = 100
 
