@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -11,7 +12,12 @@ from uuid import UUID, uuid4
 from adaptive.events.model import Event
 from adaptive.records import CallKind, CallRecord, RunRecord
 
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "sample"
+SAMPLE_DIR = Path(
+    os.environ.get(
+        "ADAPTIVE_REFERENCE_SAMPLE",
+        Path(__file__).resolve().parents[2] / "shared" / "reference" / "sample",
+    )
+)
 SAMPLE_TRACE = SAMPLE_DIR / "trace.jsonl"
 SAMPLE_STATE = SAMPLE_DIR / "state.json"
 

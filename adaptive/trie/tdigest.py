@@ -237,56 +237,9 @@ class TDigest:
             result.min = first_value
             result.max = last_value
 
-        centroids = list(zip(self.means, self.weights, strict=True))
-        ci = vi = 0
-
-        def take_next() -> tuple[float, float]:
-            nonlocal ci, vi
-            if ci < len(centroids) and (
-                vi >= len(sorted_values) or centroids[ci][0] < sorted_values[vi]
-            ):
-                ci += 1
-                return centroids[ci - 1]
-            vi += 1
-            return (sorted_values[vi - 1], 1.0)
-
-        max_size = float(self.max_size)
-        k_limit = 1.0
-        q_limit_times_count = k_to_q(k_limit, max_size) * result.count
-        k_limit += 1.0
-
-        curr_mean, curr_weight = take_next()
-        weight_so_far = curr_weight
-        sums_to_merge = 0.0
-        weights_to_merge = 0.0
-        out_means: list[float] = []
-        out_weights: list[float] = []
-        while ci < len(centroids) or vi < len(sorted_values):
-            next_mean, next_weight = take_next()
-            next_sum = next_mean * next_weight
-            weight_so_far += next_weight
-            if weight_so_far <= q_limit_times_count:
-                sums_to_merge += next_sum
-                weights_to_merge += next_weight
-            else:
-                new_sum, curr_mean, curr_weight = _fold(
-                    curr_mean, curr_weight, sums_to_merge, weights_to_merge
-                )
-                result.sum = result.sum + new_sum
-                sums_to_merge = 0.0
-                weights_to_merge = 0.0
-                out_means.append(curr_mean)
-                out_weights.append(curr_weight)
-                q_limit_times_count = k_to_q(k_limit, max_size) * result.count
-                k_limit += 1.0
-                curr_mean, curr_weight = next_mean, next_weight
-
-        new_sum, curr_mean, curr_weight = _fold(
-            curr_mean, curr_weight, sums_to_merge, weights_to_merge
-        )
-        result.sum = result.sum + new_sum
-        out_means.append(curr_mean)
-        out_weights.append(curr_weight)
+        means, weights = _merged_in_crate_order(self.means, self.weights, sorted_values)
+        q_table = _q_table(self.max_size, len(means) + 1)
+        out_means, out_weights, result.sum = _compress_walk(means, weights, q_table, result.count)
         result.means, result.weights = _sorted_by_mean(out_means, out_weights)
         return result
 
@@ -316,39 +269,10 @@ class TDigest:
         _merge_sorted_blocks(means, weights, starts)
 
         result = TDigest(max_size)
-        size = float(max_size)
-        k_limit = 1.0
-        q_limit_times_count = k_to_q(k_limit, size) * count
-        curr_mean, curr_weight = means[0], weights[0]
-        weight_so_far = curr_weight
-        sums_to_merge = 0.0
-        weights_to_merge = 0.0
-        out_means: list[float] = []
-        out_weights: list[float] = []
-        for next_mean, next_weight in zip(means[1:], weights[1:], strict=True):
-            weight_so_far += next_weight
-            if weight_so_far <= q_limit_times_count:
-                sums_to_merge += next_mean * next_weight
-                weights_to_merge += next_weight
-            else:
-                new_sum, curr_mean, curr_weight = _fold(
-                    curr_mean, curr_weight, sums_to_merge, weights_to_merge
-                )
-                result.sum = result.sum + new_sum
-                sums_to_merge = 0.0
-                weights_to_merge = 0.0
-                out_means.append(curr_mean)
-                out_weights.append(curr_weight)
-                # The crate reuses k = 1 for the second limit: it increments after computing.
-                q_limit_times_count = k_to_q(k_limit, size) * count
-                k_limit += 1.0
-                curr_mean, curr_weight = next_mean, next_weight
-        new_sum, curr_mean, curr_weight = _fold(
-            curr_mean, curr_weight, sums_to_merge, weights_to_merge
-        )
-        result.sum = result.sum + new_sum
-        out_means.append(curr_mean)
-        out_weights.append(curr_weight)
+        # The crate reuses k = 1 for the second limit: it increments after computing.
+        q_table = _q_table(max_size, len(means) + 1)
+        limits = [q_table[0], *q_table]
+        out_means, out_weights, result.sum = _compress_walk(means, weights, limits, count)
         result.means, result.weights = _sorted_by_mean(out_means, out_weights)
         result.count = count
         result.min = minimum
@@ -492,13 +416,23 @@ class TDigest:
         )
 
 
-def _fold(
-    curr_mean: float, curr_weight: float, sums_to_merge: float, weights_to_merge: float
-) -> tuple[float, float, float]:
-    """The crate's ``Centroid::add``: returns (new_sum, new_mean, new_weight)."""
-    new_sum = sums_to_merge + curr_weight * curr_mean
-    new_weight = curr_weight + weights_to_merge
-    return new_sum, new_sum / new_weight, new_weight
+def _merged_in_crate_order(
+    means: list[float], weights: list[float], sorted_values: Sequence[float]
+) -> tuple[list[float], list[float]]:
+    """Centroids and new values in one mean order; a value goes before an equal centroid."""
+    merged_means: list[float] = []
+    merged_weights: list[float] = []
+    ci = 0
+    for value in sorted_values:
+        while ci < len(means) and means[ci] < value:
+            merged_means.append(means[ci])
+            merged_weights.append(weights[ci])
+            ci += 1
+        merged_means.append(value)
+        merged_weights.append(1.0)
+    merged_means.extend(means[ci:])
+    merged_weights.extend(weights[ci:])
+    return merged_means, merged_weights
 
 
 def _compress_walk(

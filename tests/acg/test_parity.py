@@ -16,7 +16,7 @@ from adaptive.acg import (
     build_prompt_ir,
     derive_learning_key,
 )
-from tests.acg.conftest import AGENT_ID
+from tests.reference import AGENT_ID
 
 WINDOW = 100  # NeMo Relay's default observation_window
 _PER_INSTANCE_FIELDS = ("ir_id", "created_at")
