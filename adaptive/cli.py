@@ -140,3 +140,7 @@ async def _export(config: AdaptiveConfig) -> dict[str, Any]:
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 
 from adaptive.config import AdaptiveConfig, with_learners
+from adaptive.events.replicate import replicate
 from adaptive.ingest import batch_gc_thresholds, ingest
-from benchmarks.replicate import replicate
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT.parent / "shared" / "reference" / "sample" / "trace.jsonl"
