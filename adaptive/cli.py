@@ -23,6 +23,8 @@ from adaptive.storage.export import export_state
 app = typer.Typer(help="Learn from agent runs and inspect what was learned.", no_args_is_help=True)
 state_app = typer.Typer(help="Learner state.", no_args_is_help=True)
 app.add_typer(state_app, name="state")
+db_app = typer.Typer(help="Schema migrations of a SQL backend.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 err_console = Console(stderr=True)
 
@@ -135,6 +137,87 @@ async def _export(config: AdaptiveConfig) -> dict[str, Any]:
         return await export_state(runtime.backend, config.agent_id)
     finally:
         await runtime.backend.close()
+
+
+def _sql_url(config_path: Path | None, backend: str | None) -> str:
+    from adaptive.config import BackendKind
+    from adaptive.storage.factory import backend_url
+
+    spec = _configure(config_path, backend, None).backend
+    if spec.kind not in (BackendKind.SQLITE, BackendKind.POSTGRES):
+        raise AdaptiveError(
+            f"backend kind {spec.kind.value!r} has no schema to migrate; "
+            "name a sqlite:/// or postgresql:// backend"
+        )
+    return backend_url(spec)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    backend: BackendOption = None,
+    config_path: ConfigOption = None,
+) -> None:
+    """Migrate the database up to a revision (default: the newest)."""
+    from adaptive.storage.sql import migrate
+
+    try:
+        url = _sql_url(config_path, backend)
+        asyncio.run(migrate.upgrade(url, revision))
+        now = asyncio.run(migrate.current(url))
+    except AdaptiveError as error:
+        raise _fail(error) from error
+    Console().print(f"database at revision {now}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision, or 'base' for empty.")],
+    backend: BackendOption = None,
+    config_path: ConfigOption = None,
+) -> None:
+    """Migrate the database down to a revision."""
+    from adaptive.storage.sql import migrate
+
+    try:
+        url = _sql_url(config_path, backend)
+        asyncio.run(migrate.downgrade(url, revision))
+        now = asyncio.run(migrate.current(url))
+    except AdaptiveError as error:
+        raise _fail(error) from error
+    Console().print(f"database at revision {now or 'base (empty)'}")
+
+
+@db_app.command("current")
+def db_current(backend: BackendOption = None, config_path: ConfigOption = None) -> None:
+    """Print the revision the database is at, and whether it is the newest."""
+    from adaptive.storage.sql import migrate
+
+    try:
+        url = _sql_url(config_path, backend)
+        now = asyncio.run(migrate.current(url))
+        head = migrate.head_revision()
+    except AdaptiveError as error:
+        raise _fail(error) from error
+    status = "up to date" if now == head else f"behind head {head}: run adaptive db upgrade"
+    Console().print(f"{now or 'base (empty)'} ({status})")
+
+
+@db_app.command("history")
+def db_history() -> None:
+    """List the schema revisions, oldest first."""
+    from adaptive.storage.sql import migrate
+
+    try:
+        revisions = migrate.history()
+        head = migrate.head_revision()
+    except AdaptiveError as error:
+        raise _fail(error) from error
+    table = Table("revision", "down revision", "message")
+    for revision in revisions:
+        marker = " (head)" if revision.revision == head else ""
+        table.add_row(revision.revision + marker, revision.down_revision or "-", revision.message)
+    Console().print(table)
 
 
 def main() -> None:

@@ -50,11 +50,17 @@ class BackendKind(StrEnum):
 _KIND_ALIASES = {"in_memory": "memory", "postgresql": "postgres"}
 
 
+DEFAULT_BACKEND_URL = "sqlite:///./adaptive.db"
+"""The embedded default: a SQLite file in the working directory, created on first use."""
+
+
 class BackendSpec(_Section):
     """Which backend to use: a kind plus kind-specific settings (``url``, ...)."""
 
-    kind: BackendKind = BackendKind.MEMORY
+    kind: BackendKind = BackendKind.SQLITE
     config: dict[str, Any] = Field(default_factory=dict)
+    """Kind-specific settings; ``url`` names the database (SQLite defaults to
+    ``DEFAULT_BACKEND_URL``), ``auto_upgrade`` lets PostgreSQL migrate itself."""
 
     @field_validator("kind", mode="before")
     @classmethod

@@ -92,3 +92,37 @@ def test_state_export_of_empty_memory_backend_is_an_empty_object() -> None:
     result = runner.invoke(app, ["state", "export", "--backend", "memory://"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {}
+
+
+def test_db_commands_migrate_a_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    history = runner.invoke(app, ["db", "history"])
+    assert history.exit_code == 0, history.output
+    assert "(head)" in history.output
+    upgraded = runner.invoke(app, ["db", "upgrade", "--backend", url])
+    assert upgraded.exit_code == 0, upgraded.output
+    current = runner.invoke(app, ["db", "current", "--backend", url])
+    assert "up to date" in current.output
+    downgraded = runner.invoke(app, ["db", "downgrade", "base", "--backend", url])
+    assert downgraded.exit_code == 0, downgraded.output
+    assert "base (empty)" in downgraded.output
+    current = runner.invoke(app, ["db", "current", "--backend", url])
+    assert "behind head" in current.output and "adaptive db upgrade" in current.output
+
+
+def test_db_commands_need_a_sql_backend() -> None:
+    result = runner.invoke(app, ["db", "upgrade", "--backend", "memory://"])
+    assert result.exit_code == 2
+    assert "no schema to migrate" in result.output
+
+
+def test_ingest_into_postgres_behind_head_names_the_upgrade_command(
+    empty_postgres_url: str,
+) -> None:
+    result = runner.invoke(app, ["ingest", str(SAMPLE_TRACE), "--backend", empty_postgres_url])
+    assert result.exit_code == 2
+    assert "adaptive db upgrade --backend" in result.output
+    upgraded = runner.invoke(app, ["db", "upgrade", "--backend", empty_postgres_url])
+    assert upgraded.exit_code == 0, upgraded.output
+    result = runner.invoke(app, ["ingest", str(SAMPLE_TRACE), "--backend", empty_postgres_url])
+    assert result.exit_code == 0, result.output

@@ -11,6 +11,7 @@ from adaptive.config import (
     with_learners,
 )
 from adaptive.errors import ConfigError
+from adaptive.storage.factory import backend_url
 
 PLUGINS_TOML = """
 version = 1
@@ -54,9 +55,10 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_defaults_learn_with_all_learners_in_memory() -> None:
+def test_defaults_learn_with_all_learners_into_embedded_sqlite() -> None:
     config = load_config(env={})
-    assert config.backend.kind is BackendKind.MEMORY
+    assert config.backend.kind is BackendKind.SQLITE
+    assert backend_url(config.backend) == "sqlite:///./adaptive.db"
     assert config.telemetry.learners == ["tool_parallelism", "latency_sensitivity", "acg"]
     assert config.acg.observation_window == 100
     assert config.adaptive_hints.inject_body_path == "nvext.agent_hints"
@@ -105,6 +107,14 @@ def test_env_overrides_file(tmp_path: Path) -> None:
 )
 def test_backend_urls(url: str, kind: BackendKind) -> None:
     assert BackendSpec.from_url(url).kind is kind
+
+
+def test_postgres_kind_without_url_is_a_clear_error(tmp_path: Path) -> None:
+    from adaptive.storage.factory import create_backend
+
+    config = load_config(write(tmp_path, '[adaptive.state.backend]\nkind = "postgres"\n'), env={})
+    with pytest.raises(ConfigError, match="needs a url"):
+        create_backend(config.backend)
 
 
 def test_unknown_backend_scheme_is_a_clear_error() -> None:

@@ -11,7 +11,7 @@ from tests.factories import SAMPLE_TRACE
 
 
 def replicated_trace(copies: int) -> list[dict[str, Any]]:
-    """``copies`` × the sample's 40 runs, with fresh uuids."""
+    """``copies`` copies of the sample's 40 runs, with fresh uuids."""
     return list(replicated_events(SAMPLE_TRACE, copies))
 
 

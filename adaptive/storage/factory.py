@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from adaptive.config import BackendKind, BackendSpec
+from typing import Any
+
+from adaptive.config import DEFAULT_BACKEND_URL, BackendKind, BackendSpec
 from adaptive.errors import ConfigError
 from adaptive.storage.memory import MemoryBackend
 from adaptive.storage.protocol import StorageBackend
@@ -12,7 +14,33 @@ def create_backend(spec: BackendSpec) -> StorageBackend:
     """A backend for the spec, not yet opened."""
     if spec.kind is BackendKind.MEMORY:
         return MemoryBackend()
+    if spec.kind in (BackendKind.SQLITE, BackendKind.POSTGRES):
+        from adaptive.storage.sql import SqlBackend
+
+        return SqlBackend(backend_url(spec), auto_upgrade=_auto_upgrade(spec.config))
     raise ConfigError(
         f"backend kind {spec.kind.value!r} is not available in this version of adaptive; "
-        "use memory:// for now"
+        "use sqlite:///path.db, postgresql://user@host/db or memory://"
     )
+
+
+def backend_url(spec: BackendSpec) -> str:
+    """The database URL a SQL backend spec names."""
+    url = spec.config.get("url")
+    if url is None and spec.kind is BackendKind.SQLITE:
+        return DEFAULT_BACKEND_URL
+    if not isinstance(url, str) or not url:
+        raise ConfigError(
+            f"backend kind {spec.kind.value!r} needs a url in state.backend.config "
+            "(or name the backend by URL: --backend / ADAPTIVE_BACKEND)"
+        )
+    return url
+
+
+def _auto_upgrade(options: dict[str, Any]) -> bool | None:
+    value = options.get("auto_upgrade")
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in {"1", "true", "yes", "0", "false", "no"}:
+        return value.lower() in {"1", "true", "yes"}
+    raise ConfigError(f"state.backend.config.auto_upgrade must be true or false, got {value!r}")

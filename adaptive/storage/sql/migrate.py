@@ -1,0 +1,204 @@
+"""Programmatic Alembic: upgrade, downgrade, inspect, and the schema check on open.
+
+The revisions live in the top-level ``migrations/`` directory, the same one
+``alembic upgrade head`` uses from the repository root. Every function here
+runs Alembic on a connection it opens itself (``config.attributes
+["connection"]``), so ``migrations/env.py`` never starts a second event loop
+inside ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import NullPool
+
+from adaptive.errors import StorageError
+from adaptive.storage.sql.dialect import WRITE_OPTION
+from adaptive.storage.sql.engine import create_engine, engine_dialect
+from adaptive.storage.sql.errors import (
+    SchemaOutdatedError,
+    SchemaTooNewError,
+    translated_errors,
+)
+from adaptive.storage.sql.urls import display_url
+
+MIGRATIONS_ENV: Final = "ADAPTIVE_MIGRATIONS_DIR"
+"""Environment variable naming another migrations directory (tests, packaged installs)."""
+
+PACKAGED_MIGRATIONS: Final = "adaptive_migrations"
+"""The top-level package name ``migrations/`` would be installed under in a wheel."""
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One schema revision, as ``adaptive db history`` lists it."""
+
+    revision: str
+    down_revision: str | None
+    message: str
+
+
+def migrations_dir() -> Path:
+    """Where the revisions are.
+
+    ``$ADAPTIVE_MIGRATIONS_DIR`` if set; else the ``migrations/`` directory of
+    the checkout this package runs from (editable installs, the repository);
+    else an installed ``adaptive_migrations`` package (how a wheel would
+    ship the same directory).
+    """
+    configured = os.environ.get(MIGRATIONS_ENV)
+    candidates = [Path(configured)] if configured else _default_locations()
+    for directory in candidates:
+        if (directory / "env.py").is_file():
+            return directory
+    raise StorageError(
+        f"schema migrations not found in {', '.join(map(str, candidates))}; set "
+        f"{MIGRATIONS_ENV} to the directory holding adaptive's migrations/env.py"
+    )
+
+
+def _default_locations() -> list[Path]:
+    locations = [Path(__file__).resolve().parents[3] / "migrations"]
+    spec = importlib.util.find_spec(PACKAGED_MIGRATIONS)
+    if spec is not None and spec.submodule_search_locations:
+        locations.extend(Path(path) for path in spec.submodule_search_locations)
+    return locations
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic config for the migrations directory, optionally bound to a connection."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def script_directory() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revision() -> str:
+    head = script_directory().get_current_head()
+    if head is None:
+        raise StorageError(f"no schema revisions found in {migrations_dir()}")
+    return head
+
+
+def history() -> list[Revision]:
+    """Every revision, oldest first."""
+    scripts = list(script_directory().walk_revisions())
+    return [
+        Revision(
+            revision=script.revision,
+            down_revision=_single(script.down_revision),
+            message=(script.doc or "").strip(),
+        )
+        for script in reversed(scripts)
+    ]
+
+
+async def current(url: str | URL) -> str | None:
+    """The revision the database is at (``None``: never migrated)."""
+    return await _with_engine(url, current_revision)
+
+
+async def upgrade(url: str | URL, revision: str = "head") -> None:
+    await _with_engine(url, lambda engine: upgrade_engine(engine, revision))
+
+
+async def downgrade(url: str | URL, revision: str) -> None:
+    async def run(engine: AsyncEngine) -> None:
+        await _migrate(engine, lambda config: command.downgrade(config, revision))
+
+    await _with_engine(url, run)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as connection:
+        return await connection.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )
+
+
+async def upgrade_engine(engine: AsyncEngine, revision: str = "head") -> None:
+    await _migrate(engine, lambda config: command.upgrade(config, revision))
+
+
+async def ensure_schema(engine: AsyncEngine, url: str | URL, *, auto_upgrade: bool) -> None:
+    """Check the schema is at head; upgrade it when allowed, else say how to.
+
+    Raises ``SchemaOutdatedError`` (behind head, upgrade not allowed) or
+    ``SchemaTooNewError`` (a revision this version does not know).
+    """
+    head = head_revision()
+    at = await current_revision(engine)
+    if at == head:
+        return
+    if at is not None and not _is_known(at):
+        raise SchemaTooNewError(at, head, display_url(url))
+    if not auto_upgrade:
+        raise SchemaOutdatedError(at, head, display_url(url))
+    await upgrade_engine(engine)
+
+
+def _is_known(revision: str) -> bool:
+    return any(script.revision == revision for script in script_directory().walk_revisions())
+
+
+async def _migrate(engine: AsyncEngine, run: Callable[[Config], None]) -> None:
+    """Run an Alembic command in one transaction that holds the database's migration lock.
+
+    Alembic keeps the running migration's context in module globals, so two
+    commands interleaved on one event loop would run in each other's
+    context; they take turns here (other processes wait on the database lock).
+    """
+    async with (
+        _in_process_lock(),
+        engine.connect() as connection,
+        engine_dialect(engine).migrating(connection),
+    ):
+        writer = await connection.execution_options(**{WRITE_OPTION: True})
+        async with writer.begin():
+            await writer.run_sync(lambda sync: run(alembic_config(sync)))
+
+
+_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _in_process_lock() -> asyncio.Lock:
+    """One lock per event loop (an ``asyncio.Lock`` cannot be shared between loops)."""
+    return _LOCKS.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+
+
+async def _with_engine(url: str | URL, use: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with translated_errors(engine_dialect(engine), f"migrating {display_url(url)}"):
+            return await use(engine)
+    finally:
+        await engine.dispose()
+
+
+def _single(down_revision: str | tuple[str, ...] | list[str] | None) -> str | None:
+    if down_revision is None or isinstance(down_revision, str):
+        return down_revision
+    return ",".join(down_revision)

@@ -1,0 +1,239 @@
+"""The SQL schema: run history as rows, learner state as versioned JSON documents.
+
+Columns exist for what analytics filter and group on; everything else a
+record carries is kept as JSON (JSONB on PostgreSQL), so every record reads
+back exactly as it was written.
+
+Agent ids, tool names, model names and ACG keys are unbounded user text. A
+B-tree index entry in PostgreSQL must fit in about 2.7 kB, so no index or
+key is built on such text directly: each gets a ``*_digest`` column (SHA-256
+of its UTF-8 bytes, see ``text_digest``) that is indexed instead. Look rows up
+by digest and text together: ``runs.c.agent_digest == text_digest(agent)``
+finds the rows through the index, ``runs.c.agent_id == agent`` keeps the
+query exact.
+
+Schema changes go through Alembic revisions in ``migrations/``; the test
+suite checks that these models and the migrations describe the same schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any, ClassVar, Final
+from uuid import UUID
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from adaptive.storage.sql.dialect import Payload
+
+NAMING_CONVENTION: Final = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+DIGEST_BYTES: Final = 32
+
+LEARNER_STATE_KINDS: Final = ("plan", "trie", "accumulators")
+
+
+def text_digest(value: str) -> bytes:
+    """The indexed stand-in for an unbounded text value (SHA-256 of its UTF-8 bytes).
+
+    PostgreSQL computes the same value as ``sha256(convert_to(value, 'UTF8'))``.
+    """
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: DateTime(timezone=True),
+        bytes: LargeBinary(DIGEST_BYTES),
+        dict[str, Any]: Payload,
+        str: Text(),
+        UUID: Uuid(),
+    }
+
+
+class Agent(Base):
+    """Every agent that has stored a run, so listing agents never scans the runs."""
+
+    __tablename__ = "agents"
+
+    agent_digest: Mapped[bytes] = mapped_column(primary_key=True)
+    agent_id: Mapped[str]
+    created_at: Mapped[datetime]
+
+
+class Run(Base):
+    """One ``RunRecord``; ``seq`` is the agent's storage order (NeMo Relay's runs_index)."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
+    agent_digest: Mapped[bytes]
+    agent_id: Mapped[str]
+    started_at: Mapped[datetime]
+    started_at_ns: Mapped[int] = mapped_column(BigInteger)
+    ended_at: Mapped[datetime | None]
+    ended_at_ns: Mapped[int | None] = mapped_column(BigInteger)
+    duration_ms: Mapped[int | None] = mapped_column(BigInteger)
+    call_count: Mapped[int] = mapped_column(Integer)
+    llm_call_count: Mapped[int] = mapped_column(Integer)
+    tool_call_count: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str]
+    extra: Mapped[dict[str, Any] | None]
+    """Fields of the run this version of adaptive does not know (newer NeMo Relay)."""
+
+    __table_args__ = (
+        Index(None, "agent_digest", "started_at"),
+        Index(None, "agent_digest", "seq"),
+        CheckConstraint("status IN ('open', 'completed')", name="status"),
+    )
+
+
+class Call(Base):
+    """One ``CallRecord``, at its ``position`` in the run's call list."""
+
+    __tablename__ = "calls"
+
+    run_id: Mapped[UUID] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_digest: Mapped[bytes]
+    agent_id: Mapped[str]
+    kind: Mapped[str]
+    name: Mapped[str]
+    name_digest: Mapped[bytes]
+    started_at: Mapped[datetime]
+    started_at_ns: Mapped[int] = mapped_column(BigInteger)
+    ended_at: Mapped[datetime | None]
+    ended_at_ns: Mapped[int | None] = mapped_column(BigInteger)
+    duration_ms: Mapped[int | None] = mapped_column(BigInteger)
+    model_name: Mapped[str | None]
+    model_digest: Mapped[bytes | None]
+    prompt_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    output_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    total_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    tool_call_count: Mapped[int | None] = mapped_column(BigInteger)
+    metadata_snapshot: Mapped[dict[str, Any] | None]
+    annotated_request: Mapped[dict[str, Any] | None]
+    annotated_response: Mapped[dict[str, Any] | None]
+    extra: Mapped[dict[str, Any] | None]
+    """Fields of the call this version of adaptive does not know (newer NeMo Relay)."""
+
+    __table_args__ = (
+        Index(None, "name_digest", "kind"),
+        Index(None, "model_digest"),
+        Index(None, "agent_digest", "started_at"),
+    )
+
+
+class LearnerState(Base):
+    """An agent's plan, trie or accumulators; ``version`` counts its writes."""
+
+    __tablename__ = "learner_state"
+
+    agent_digest: Mapped[bytes] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(primary_key=True)
+    agent_id: Mapped[str]
+    version: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (CheckConstraint("kind IN ('plan', 'trie', 'accumulators')", name="kind"),)
+
+
+class AcgWindow(Base):
+    """An ACG key's observation window: its owner and where its rows are.
+
+    The live observations of a key are its ``acg_observations`` rows with
+    ``first_seq <= seq < next_seq``. Trimming deletes the rows below the new
+    ``first_seq``; reads start their index range at ``first_seq``, so they
+    never walk the rows that trimming left dead until VACUUM removes them
+    (at full ingest speed that is thousands per second). The row also tells an
+    empty window (``first_seq == next_seq``) from none at all.
+    """
+
+    __tablename__ = "acg_windows"
+
+    key_digest: Mapped[bytes] = mapped_column(primary_key=True)
+    acg_key: Mapped[str]
+    agent_digest: Mapped[bytes]
+    agent_id: Mapped[str]
+    first_seq: Mapped[int] = mapped_column(BigInteger)
+    next_seq: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (Index(None, "agent_digest"),)
+
+
+class AcgObservation(Base):
+    """One ``PromptIR`` of an ACG key's window; ``seq`` orders the window.
+
+    A window changes by appending rows and deleting the evicted oldest ones,
+    never by rewriting the rows it keeps.
+    """
+
+    __tablename__ = "acg_observations"
+
+    key_digest: Mapped[bytes] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    acg_key: Mapped[str]
+    agent_digest: Mapped[bytes]
+    agent_id: Mapped[str]
+    ir_id: Mapped[UUID]
+    payload: Mapped[dict[str, Any]]
+
+
+class AcgStability(Base):
+    """The stability result of an ACG key's window."""
+
+    __tablename__ = "acg_stability"
+
+    key_digest: Mapped[bytes] = mapped_column(primary_key=True)
+    acg_key: Mapped[str]
+    agent_digest: Mapped[bytes]
+    agent_id: Mapped[str]
+    version: Mapped[int] = mapped_column(Integer)
+    stable_prefix_length: Mapped[int] = mapped_column(Integer)
+    total_observations: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (Index(None, "agent_digest"),)
+
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+agents = _table(Agent)
+runs = _table(Run)
+calls = _table(Call)
+learner_state = _table(LearnerState)
+acg_windows = _table(AcgWindow)
+acg_observations = _table(AcgObservation)
+acg_stability = _table(AcgStability)

@@ -1,0 +1,131 @@
+"""``RunRecord`` ↔ rows of ``runs`` and ``calls``, losing nothing on the way back.
+
+A record reads back with the same wire JSON it was written with: optional
+fields that were omitted stay omitted (they are SQL ``NULL``), timestamps
+keep their nanoseconds (the ``*_ns`` columns; the timestamp columns are for
+SQL), and fields a newer NeMo Relay added live in the ``extra`` column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+from uuid import UUID
+
+from sqlalchemy import Row
+
+from adaptive.records import CallKind, CallRecord, RunRecord
+from adaptive.storage.sql.models import text_digest
+from adaptive.timestamps import to_datetime, whole_millis_between
+
+JsonObject = dict[str, Any]
+
+_OPTIONAL_CALL_COLUMNS: Final = (
+    "metadata_snapshot",
+    "output_tokens",
+    "prompt_tokens",
+    "total_tokens",
+    "model_name",
+    "tool_call_count",
+    "annotated_request",
+    "annotated_response",
+)
+"""Nullable call columns that map one-to-one to optional ``CallRecord`` fields, in wire order."""
+
+
+def run_row(run: RunRecord, agent_digest: bytes) -> JsonObject:
+    """The ``runs`` row of a record (without ``seq``, which storage assigns)."""
+    calls = run.calls
+    llm_calls = sum(1 for call in calls if call.kind is CallKind.LLM)
+    ended_at = run.ended_at
+    return {
+        "id": run.id,
+        "agent_digest": agent_digest,
+        "agent_id": run.agent_id,
+        "started_at": to_datetime(run.started_at),
+        "started_at_ns": run.started_at,
+        "ended_at": None if ended_at is None else to_datetime(ended_at),
+        "ended_at_ns": ended_at,
+        "duration_ms": None if ended_at is None else whole_millis_between(run.started_at, ended_at),
+        "call_count": len(calls),
+        "llm_call_count": llm_calls,
+        "tool_call_count": len(calls) - llm_calls,
+        "status": "open" if ended_at is None else "completed",
+        "extra": run.__pydantic_extra__ or None,
+    }
+
+
+def call_rows(run: RunRecord, agent_digest: bytes) -> list[JsonObject]:
+    """The ``calls`` rows of a record, one per call, in call order."""
+    return [_call_row(run, position, call, agent_digest) for position, call in enumerate(run.calls)]
+
+
+def _call_row(run: RunRecord, position: int, call: CallRecord, agent_digest: bytes) -> JsonObject:
+    ended_at = call.ended_at
+    model_name = call.model_name
+    snapshot = call.metadata_snapshot
+    return {
+        "run_id": run.id,
+        "position": position,
+        "agent_digest": agent_digest,
+        "agent_id": run.agent_id,
+        "kind": call.kind.value,
+        "name": call.name,
+        "name_digest": text_digest(call.name),
+        "started_at": to_datetime(call.started_at),
+        "started_at_ns": call.started_at,
+        "ended_at": None if ended_at is None else to_datetime(ended_at),
+        "ended_at_ns": ended_at,
+        "duration_ms": None
+        if ended_at is None
+        else whole_millis_between(call.started_at, ended_at),
+        "model_name": model_name,
+        "model_digest": None if model_name is None else text_digest(model_name),
+        "prompt_tokens": call.prompt_tokens,
+        "output_tokens": call.output_tokens,
+        "total_tokens": call.total_tokens,
+        "tool_call_count": call.tool_call_count,
+        "metadata_snapshot": None if snapshot is None else snapshot.to_wire(),
+        "annotated_request": call.annotated_request,
+        "annotated_response": call.annotated_response,
+        "extra": call.__pydantic_extra__ or None,
+    }
+
+
+def run_from_rows(run: Row[Any], calls: Iterable[Row[Any]]) -> RunRecord:
+    """Rebuild a record from its ``runs`` row and its ``calls`` rows (in position order)."""
+    wire: JsonObject = {
+        "id": run.id,
+        "agent_id": run.agent_id,
+        "calls": [_call_wire(call) for call in calls],
+        "started_at": run.started_at_ns,
+    }
+    if run.ended_at_ns is not None:
+        wire["ended_at"] = run.ended_at_ns
+    return RunRecord.model_validate(_with_extra(wire, run.extra))
+
+
+def _call_wire(call: Row[Any]) -> JsonObject:
+    mapping = call._mapping
+    wire: JsonObject = {"kind": call.kind, "name": call.name, "started_at": call.started_at_ns}
+    if call.ended_at_ns is not None:
+        wire["ended_at"] = call.ended_at_ns
+    for column in _OPTIONAL_CALL_COLUMNS:
+        value = mapping[column]
+        if value is not None:
+            wire[column] = value
+    return _with_extra(wire, call.extra)
+
+
+def _with_extra(wire: JsonObject, extra: Mapping[str, Any] | None) -> JsonObject:
+    if extra:
+        wire.update(extra)
+    return wire
+
+
+def group_calls_by_run(rows: Sequence[Row[Any]]) -> dict[UUID, list[Row[Any]]]:
+    """Call rows (already in run, position order) grouped under their run id."""
+    grouped: dict[UUID, list[Row[Any]]] = {}
+    for row in rows:
+        grouped.setdefault(row.run_id, []).append(row)
+    return grouped
