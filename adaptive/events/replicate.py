@@ -27,8 +27,10 @@ def _span_ns(events: list[dict[str, Any]]) -> int:
 
 def _vary_last_user_message(event: dict[str, Any], copy: int) -> None:
     profile = event.get("category_profile")
-    request = profile.get("annotated_request") if isinstance(profile, dict) else None
-    if not isinstance(request, dict) or copy == 0:
+    if not isinstance(profile, dict) or copy == 0:
+        return
+    request = profile.get("annotated_request")
+    if not isinstance(request, dict):
         return
     messages = [dict(message) for message in request.get("messages", [])]
     for message in reversed(messages):

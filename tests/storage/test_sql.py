@@ -31,7 +31,7 @@ from adaptive.runtime import AdaptiveRuntime
 from adaptive.storage.export import export_state
 from adaptive.storage.memory import MemoryBackend
 from adaptive.storage.protocol import StateChanges, StorageBackend, UnitOfWork
-from adaptive.storage.sql import SchemaOutdatedError, SchemaTooNewError, SqlBackend, text_digest
+from adaptive.storage.sql import SchemaOutdatedError, SchemaTooNewError, SqlBackend
 from adaptive.storage.sql.dialect import ErrorKind, dialect_for
 from adaptive.storage.sql.migrate import current, head_revision
 from adaptive.storage.sql.models import acg_observations, runs
