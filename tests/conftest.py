@@ -318,3 +318,14 @@ def redis_url(redis_server: str) -> Iterator[str]:
             client.delete(*keys)
     finally:
         client.close()
+
+
+# -- the NeMo Relay reference sample ---------------------------------------------
+
+from tests.reference import (  # noqa: E402, F401  (fixtures are found by name)
+    sample_accumulators,
+    sample_requests,
+    sample_runs,
+    sample_state,
+    sample_trie,
+)
