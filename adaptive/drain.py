@@ -262,6 +262,8 @@ class Drain:
         self._last_storage_error: BaseException | None = None
         self._consecutive_failures = 0
         self._retry_at = 0.0
+        self._inflight: asyncio.Task[None] | None = None
+        self._inflight_size = 0
 
     # -- public API ---------------------------------------------------------
 
@@ -315,7 +317,11 @@ class Drain:
             await asyncio.wait_for(asyncio.shield(done), self.close_timeout)
         except TimeoutError:
             self._task.cancel()
+            if self._inflight is not None:
+                self._inflight.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
+        if self._inflight is not None:
+            await asyncio.gather(self._inflight, return_exceptions=True)
         self._task = None
         if self._batch:
             lost = len(self._batch)
@@ -331,7 +337,7 @@ class Drain:
         while True:
             item = await self._next_item()
             if item is None:
-                await self._commit_batch()
+                self._start_commit()
             elif isinstance(item, Event):
                 self._apply(item)
             else:
@@ -341,32 +347,62 @@ class Drain:
                 if isinstance(item, _Stop):
                     return
 
+    @property
+    def _committing(self) -> bool:
+        return self._inflight is not None and not self._inflight.done()
+
+    def _waiting_runs(self) -> int:
+        """Buffered runs not part of the commit under way."""
+        return len(self._batch) - (self._inflight_size if self._committing else 0)
+
     def _wake_time(self) -> float:
-        """When the open batch is due: full or old, but never while backing off."""
+        """When the waiting runs are due: full or old, never while backing off."""
         due = self._retry_at
-        if len(self._batch) < self.batch_size:
+        if self._waiting_runs() < self.batch_size:
             due = max(due, self._batch_deadline)
         return due
 
     async def _next_item(self) -> Event | _Flush | _Stop | None:
-        """The next queued item, or ``None`` when the open batch is due."""
-        if self._batch:
-            if len(self._batch) >= self.max_buffered_runs:
-                await asyncio.sleep(max(0.0, self._retry_at - time.monotonic()))
-                return None
-            if time.monotonic() >= self._wake_time():
-                return None
+        """The next queued item, or ``None`` when the waiting runs are due.
+
+        While a commit is under way (its I/O leaves the event loop free), the
+        drain keeps assembling runs for the next batch, so storage latency
+        overlaps with the work on the next events.
+        """
+        if self._batch and len(self._batch) >= self.max_buffered_runs:
+            await self._wait_for_room()
+            return None
+        if self._waiting_runs() and not self._committing and time.monotonic() >= self._wake_time():
+            return None
         try:
             return self._queue.get_nowait()
         except asyncio.QueueEmpty:
             pass
         if not self._batch:
             return await self._queue.get()
+        if self._committing:
+            return await self._next_item_or_commit_done()
         try:
             remaining = max(0.0, self._wake_time() - time.monotonic())
             return await asyncio.wait_for(self._queue.get(), remaining)
         except TimeoutError:
             return None
+
+    async def _wait_for_room(self) -> None:
+        """Buffer full: take no events (the queue then pushes back) until a commit ends."""
+        if self._inflight is not None and self._committing:
+            await asyncio.wait({self._inflight})
+        else:
+            await asyncio.sleep(max(0.0, self._retry_at - time.monotonic()))
+
+    async def _next_item_or_commit_done(self) -> Event | _Flush | _Stop | None:
+        assert self._inflight is not None
+        getter = asyncio.ensure_future(self._queue.get())
+        await asyncio.wait({getter, self._inflight}, return_when=asyncio.FIRST_COMPLETED)
+        if getter.done():
+            return getter.result()
+        getter.cancel()
+        return None
 
     def _apply(self, event: Event) -> None:
         self.stats.events += 1
@@ -378,18 +414,30 @@ class Drain:
         if run is None:
             return
         self.stats.runs_completed += 1
-        if not self._batch:
+        if not self._waiting_runs():
             self._batch_deadline = time.monotonic() + self.batch_latency
         self._batch.append(run)
 
+    def _start_commit(self) -> None:
+        if not self._committing and self._batch:
+            self._inflight_size = min(len(self._batch), self.batch_size)
+            self._inflight = asyncio.create_task(self._commit_batch(), name="adaptive-commit")
+
     async def _commit_until_stored(self) -> None:
+        if self._inflight is not None:
+            await asyncio.wait({self._inflight})
         while self._batch:
             await asyncio.sleep(max(0.0, self._retry_at - time.monotonic()))
+            self._inflight_size = min(len(self._batch), self.batch_size)
             await self._commit_batch()
 
     async def _commit_batch(self) -> None:
-        """Commit up to ``batch_size`` buffered runs; on an outage, schedule a retry."""
-        batch = self._batch[: self.batch_size]
+        """Commit the oldest ``batch_size`` buffered runs; on an outage, schedule a retry.
+
+        Only one commit runs at a time and it always takes the front of the
+        buffer, so runs are stored (and learned from) in completion order.
+        """
+        batch = self._batch[: self._inflight_size]
         if not batch:
             return
         try:
@@ -407,7 +455,6 @@ class Drain:
         del self._batch[: len(batch)]
         self._consecutive_failures = 0
         self._retry_at = 0.0
-        self._batch_deadline = time.monotonic() + self.batch_latency
 
     def _schedule_retry(self, error: BaseException) -> None:
         self._last_storage_error = error

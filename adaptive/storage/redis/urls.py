@@ -6,6 +6,7 @@ class, which rejects it; ``key_prefix`` and the retention options are ours.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -88,7 +89,7 @@ def _positive(value: object, kind: type[int] | type[float], name: str) -> float 
         number = kind(str(value)) if not isinstance(value, bool) else 0
     except ValueError as error:
         raise ConfigError(f"{name} must be a positive number, got {value!r}") from error
-    if not number > 0:
+    if not (number > 0 and math.isfinite(number)):
         raise ConfigError(f"{name} must be a positive number, got {value!r}")
     return number
 
