@@ -646,9 +646,12 @@ async def test_interleaved_learning_loses_nothing(redis_url: str) -> None:
     batches = [runs[start : start + 5] for start in range(0, len(runs), 5)]
     learners = [build_learners(AdaptiveConfig(agent_id="planner")) for _ in range(2)]
     gate = asyncio.Event()
+    attempts = 0
 
     async def learn(backend: RedisBackend, index: int) -> None:
         async def work(unit: UnitOfWork) -> None:
+            nonlocal attempts
+            attempts += 1
             fresh = await unit.add_runs(batches[index])
             changes = StateChanges()
             for learner in learners[index % 2]:
@@ -667,6 +670,7 @@ async def test_interleaved_learning_loses_nothing(redis_url: str) -> None:
         gate.set()
         await asyncio.gather(*tasks)
         shared = await export_state(one, "planner")
+    assert attempts > len(batches), "the units never raced"
     memory = MemoryBackend()
     sequential = build_learners(AdaptiveConfig(agent_id="planner"))
     for batch in batches:

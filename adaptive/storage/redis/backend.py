@@ -113,6 +113,8 @@ class RedisBackend:
         self._server = display_url(self._client_url)
         self._codec = Codec()
         self._client: Redis | None = None
+        self.conflicts = 0
+        """Units of work that lost a race and ran again (how contended the keys are)."""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> RedisBackend:
@@ -178,6 +180,7 @@ class RedisBackend:
             try:
                 return await self._run_once(work)
             except ConcurrentUpdateError as conflict:
+                self.conflicts += 1
                 if attempt == self.max_attempts:
                     raise StorageUnavailableError(
                         f"gave up after {attempt} attempts to commit a unit of work "
