@@ -63,3 +63,9 @@ def test_reingest_into_sql_changes_nothing(sql_url: str, tmp_path: Path) -> None
     assert "runs already stored" in again.output
     second = runner.invoke(app, ["state", "export", "--backend", sql_url, "--agent-id", "planner"])
     assert json.loads(second.stdout) == first
+
+
+def test_redis_backend_exports_what_memory_exports(redis_url: str, tmp_path: Path) -> None:
+    durable = export_after_ingest(redis_url, tmp_path)
+    assert len(durable["runs_index:planner"]) == 40
+    assert_json_close(durable, memory_export(tmp_path), ignore=IDENTITY_KEYS)

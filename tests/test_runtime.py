@@ -61,5 +61,8 @@ async def test_close_reports_runs_it_could_not_store() -> None:
 
 
 def test_unavailable_backend_kind_is_a_config_error() -> None:
+    from adaptive.config import BackendKind, BackendSpec, StateConfig
+
+    tiered = StateConfig(backend=BackendSpec(kind=BackendKind.TIERED))
     with pytest.raises(ConfigError, match="not available"):
-        AdaptiveRuntime(AdaptiveConfig().with_backend_url("redis://127.0.0.1:6379/0"))
+        AdaptiveRuntime(AdaptiveConfig(state=tiered))

@@ -18,9 +18,13 @@ def create_backend(spec: BackendSpec) -> StorageBackend:
         from adaptive.storage.sql import SqlBackend
 
         return SqlBackend(backend_url(spec), auto_upgrade=_auto_upgrade(spec.config))
+    if spec.kind is BackendKind.REDIS:
+        from adaptive.storage.redis import RedisBackend
+
+        return RedisBackend.from_config(spec.config)
     raise ConfigError(
         f"backend kind {spec.kind.value!r} is not available in this version of adaptive; "
-        "use sqlite:///path.db, postgresql://user@host/db or memory://"
+        "use sqlite:///path.db, postgresql://user@host/db, redis://host:6379/0 or memory://"
     )
 
 

@@ -149,9 +149,11 @@ async def stored_json(raw: Redis, prefix: str) -> dict[str, Any]:
     async for key in raw.scan_iter(match=glob_escape(prefix) + "*", count=1000):
         name = key.decode().removeprefix(prefix)
         if name.startswith("runs_index:"):
-            state[name] = [run_id.decode() for run_id in await raw.lrange(key, 0, -1)]
+            ids: list[bytes] = await raw.lrange(key, 0, -1)  # type: ignore[assignment]
+            state[name] = [run_id.decode() for run_id in ids]
         else:
-            state[name] = json.loads(await raw.get(key))
+            value: bytes = await raw.get(key)  # type: ignore[assignment]
+            state[name] = json.loads(value)
     return state
 
 
@@ -569,8 +571,13 @@ async def test_unit_that_lost_a_race_runs_again(
         assert loaded is not None
         if attempts == 1:
             await raw.set(prefix + "plan:a", plan("a", "theirs").to_wire_json())
-        groups = [*loaded.parallel_groups, ParallelGroup(group_id=f"mine-{attempts}", tool_names=[])]
-        unit.save("a", StateChanges(plans={"a": loaded.model_copy(update={"parallel_groups": groups})}))
+        groups = [
+            *loaded.parallel_groups,
+            ParallelGroup(group_id=f"mine-{attempts}", tool_names=[]),
+        ]
+        unit.save(
+            "a", StateChanges(plans={"a": loaded.model_copy(update={"parallel_groups": groups})})
+        )
         return attempts
 
     assert await backend.run_unit_of_work(work) == 2
@@ -609,8 +616,13 @@ async def test_gives_up_as_unavailable_when_always_losing(
         with pytest.raises(StorageUnavailableError, match="gave up after 3 attempts") as caught:
             await backend.run_unit_of_work(work)
     assert isinstance(caught.value.__cause__, ConcurrentUpdateError)
-    stored = await raw.get(prefix + "plan:a")
-    assert b'"mine"' not in stored
+    stored = await stored_plan(raw, prefix + "plan:a")
+    assert "mine" not in [group.group_id for group in stored.parallel_groups]
+
+
+async def stored_plan(raw: Redis, key: str) -> ExecutionPlan:
+    value: bytes = await raw.get(key)  # type: ignore[assignment]
+    return ExecutionPlan.model_validate_json(value)
 
 
 async def append_group(backend: StorageBackend, agent: str, group: str) -> None:
@@ -628,7 +640,10 @@ async def append_group(backend: StorageBackend, agent: str, group: str) -> None:
 
 async def test_no_lost_updates_between_clients(redis_url: str) -> None:
     """Two clients with their own pools are two processes as far as Redis can tell."""
-    async with opened(redis_url, max_attempts=50) as first, opened(redis_url, max_attempts=50) as second:
+    async with (
+        opened(redis_url, max_attempts=50) as first,
+        opened(redis_url, max_attempts=50) as second,
+    ):
         await asyncio.gather(
             *(append_group(first, "a", f"first-{n}") for n in range(10)),
             *(append_group(second, "a", f"second-{n}") for n in range(10)),
@@ -662,7 +677,10 @@ async def test_interleaved_learning_loses_nothing(redis_url: str) -> None:
         await gate.wait()
         await backend.run_unit_of_work(work)
 
-    async with opened(redis_url, max_attempts=100) as one, opened(redis_url, max_attempts=100) as two:
+    async with (
+        opened(redis_url, max_attempts=100) as one,
+        opened(redis_url, max_attempts=100) as two,
+    ):
         tasks = [
             asyncio.create_task(learn(one if index % 2 == 0 else two, index))
             for index in range(len(batches))
@@ -708,13 +726,25 @@ async def test_max_runs_keeps_the_newest_runs(redis_server: str, prefix: str, ra
         burst = [run_with([]) for _ in range(7)]  # more than the cap in one batch
         assert await add(backend, burst) == burst  # all learned from ...
         assert await backend.list_run_ids("a") == [run.id for run in burst[2:]]  # ... 5 kept
-        assert await exists(raw, [f"{prefix}runs:a:{run.id}" for run in burst]) == [False] * 2 + [
-            True
-        ] * 5
+        assert (
+            await exists(raw, [f"{prefix}runs:a:{run.id}" for run in burst])
+            == [False] * 2 + [True] * 5
+        )
         assert not any(await exists(raw, keys))
 
         assert await add(backend, [runs[0]]) == [runs[0]]  # trimmed away: new again
         assert (await backend.list_run_ids("a"))[-1] == runs[0].id
+
+
+async def test_cap_applies_per_agent_within_one_unit(redis_server: str, prefix: str) -> None:
+    runs = {agent: [run_with([], agent=agent) for _ in range(4)] for agent in ("a", "b", "c")}
+    mixed = [run for group in zip(*runs.values(), strict=True) for run in group]
+    async with opened(
+        redis_server, key_prefix=prefix, max_runs_per_agent=3, run_ttl_s=60
+    ) as backend:
+        assert await add(backend, mixed) == mixed
+        for agent, agent_runs in runs.items():
+            assert await backend.list_run_ids(agent) == [run.id for run in agent_runs[1:]]
 
 
 async def test_index_over_the_cap_shrinks_on_the_next_commit(
@@ -775,9 +805,8 @@ async def test_cap_and_ttl_together(redis_server: str, prefix: str, raw: Redis) 
 
 
 async def test_unreachable_redis_is_unavailable() -> None:
-    no_retry = Retry(NoBackoff(), 0)
     with pytest.raises(StorageUnavailableError, match="unavailable while opening"):
-        async with opened("redis://127.0.0.1:1/0", retry=no_retry, socket_connect_timeout=2):
+        async with opened("redis://127.0.0.1:1/0", socket_connect_timeout=2):
             pass
 
 
@@ -823,7 +852,7 @@ async def test_wrong_type_at_the_index_is_rejected_naming_it(
     backend: RedisBackend, raw: Redis, prefix: str
 ) -> None:
     await raw.set(prefix + "runs_index:a", "not a list")
-    with pytest.raises(StorageError, match="runs_index:a.*holds a string") as caught:
+    with pytest.raises(StorageError, match=r"runs_index:a.*holds a string") as caught:
         await add(backend, [run_with([])])
     assert not isinstance(caught.value, StorageUnavailableError)
     assert await raw.keys(glob_escape(prefix) + "runs:*") == []
@@ -837,7 +866,7 @@ async def test_bad_values_fail_their_reader_not_the_unit(
     with pytest.raises(StorageError, match="plan:a") as caught:
         await backend.load_plan("a")
     assert not isinstance(caught.value, StorageUnavailableError)
-    with pytest.raises(StorageError, match="accumulators:a.*not hold a valid accumulator"):
+    with pytest.raises(StorageError, match=r"accumulators:a.*not hold a valid accumulator"):
         await backend.load_accumulators("a")
     with pytest.raises(StorageError):
         await backend.load_plan("lone surrogate \ud800")
@@ -895,6 +924,7 @@ def test_our_options_are_taken_out_of_the_url() -> None:
     assert backend.settings.run_ttl_s == 1.5
     assert backend.settings.run_ttl_ms == 1500
     assert "s3cret" not in repr(backend)
+    assert "s3cret" not in repr(RedisBackend("unix:///run/redis.sock?db=1&password=s3cret"))
     assert "key_prefix" not in backend._client_url and "socket_timeout=3" in backend._client_url
     assert RedisBackend("redis://h").settings.key_prefix == "nemo_relay:"
     assert RedisBackend("redis://h", key_prefix="").settings.key_prefix == ""
@@ -931,7 +961,12 @@ async def test_from_config_takes_what_backend_spec_from_url_gives(redis_url: str
     finally:
         await backend.close()
     toml_like = RedisBackend.from_config(
-        {"url": "redis://h/0", "key_prefix": "x:", "max_runs_per_agent": 3, "health_check_interval": 9}
+        {
+            "url": "redis://h/0",
+            "key_prefix": "x:",
+            "max_runs_per_agent": 3,
+            "health_check_interval": 9,
+        }
     )
     assert toml_like.settings.key_prefix == "x:" and toml_like.settings.max_runs_per_agent == 3
     with pytest.raises(ConfigError, match="needs a url"):
@@ -942,3 +977,10 @@ async def test_use_before_open_is_an_error() -> None:
     backend = RedisBackend("redis://127.0.0.1:1/0")
     with pytest.raises(StorageError, match="not open"):
         await backend.list_agents()
+
+
+async def test_bad_client_options_are_configuration_errors(redis_server: str) -> None:
+    with pytest.raises(ConfigError, match="bad Redis client option"):
+        await RedisBackend(redis_server, no_such_option=1).open()
+    with pytest.raises(ConfigError, match="bad Redis client option"):
+        await RedisBackend(redis_server + "?socket_timeout=soon").open()

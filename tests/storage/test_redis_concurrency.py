@@ -77,7 +77,6 @@ def test_four_processes_equal_one(redis_url: str, tmp_path: Path) -> None:
         out, err = worker.communicate(timeout=300)
         assert worker.returncode == 0, err + out
         assert out.startswith("stored 100 "), out
-        print(out.strip(), err.count("storage unavailable"))
     shared = asyncio.run(exported(redis_url, agent))
     assert len(shared[f"runs_index:{agent}"]) == 400
     assert_same_learning(shared, asyncio.run(single_process_state(whole, agent)), agent)

@@ -87,7 +87,8 @@ class RedisBackend:
     and ``run_ttl_s`` may also be given in the URL's query
     (``redis://host:6379/0?key_prefix=app:&max_runs=10000``). Other keyword
     arguments go to ``redis.asyncio.Redis`` (``socket_timeout``,
-    ``max_connections``, ``ssl_ca_certs``, ``retry``, ...).
+    ``max_connections``, ``ssl_ca_certs``, ``retry``, ...). ``max_attempts``
+    bounds how often a unit of work that lost a race runs again.
     """
 
     def __init__(
@@ -150,13 +151,10 @@ class RedisBackend:
     async def open(self) -> None:
         if self._client is not None:
             return
-        with translated_errors("configuring the client", self._server):
-            try:
-                client = Redis.from_url(self._client_url, **self._client_options)
-            except (TypeError, ValueError) as error:
-                raise StorageError(
-                    f"bad Redis client options for {self._server}: {error}"
-                ) from error
+        try:
+            client = Redis.from_url(self._client_url, **self._client_options)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"bad Redis client option for {self._server}: {error}") from error
         try:
             with translated_errors("opening the connection", self._server):
                 await client.ping()

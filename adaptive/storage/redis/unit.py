@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, NamedTuple, TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -62,6 +62,12 @@ class _AgentTrim:
         return self.expired + self.over_cap
 
 
+class _EncodedRun(NamedTuple):
+    key: str
+    run_id: str
+    raw: bytes
+
+
 @dataclass(frozen=True)
 class UnitContext:
     """What a unit of work needs from its backend."""
@@ -97,7 +103,8 @@ class RedisUnitOfWork:
                 candidates.setdefault(key, run)
         if not candidates:
             return []
-        indexes = list(dict.fromkeys(self._keys.runs_index(run.agent_id) for run in runs))
+        agents = dict.fromkeys(run.agent_id for run in candidates.values())
+        indexes = [self._keys.runs_index(agent_id) for agent_id in agents]
         await self._watch([*candidates, *indexes], f"adding {len(candidates)} run(s)")
         with self._guard(f"checking which of {len(candidates)} run(s) are stored"):
             async with self._client.pipeline(transaction=False) as reads:
@@ -106,9 +113,10 @@ class RedisUnitOfWork:
                 for index in indexes:
                     reads.type(index)
                 replies = await reads.execute()
-        _check_index_types(indexes, replies[len(candidates) :])
+        stored_flags, index_types = replies[: len(candidates)], replies[len(candidates) :]
+        _check_index_types(indexes, index_types)
         fresh: list[RunRecord] = []
-        for (key, run), stored in zip(candidates.items(), replies, strict=False):
+        for (key, run), stored in zip(candidates.items(), stored_flags, strict=True):
             if not stored:
                 self._new_runs[key] = run
                 fresh.append(run)
@@ -163,9 +171,10 @@ class RedisUnitOfWork:
         if not self._new_runs and not states:
             return
         trims = await self._plan_trims() if self._retains else {}
+        runs = self._encoded_runs(trims)
         pipe = self._pipe
         pipe.multi()  # type: ignore[no-untyped-call]
-        self._queue_runs(trims)
+        self._queue_runs(runs, trims)
         for key, (raw, _) in states.items():
             pipe.set(key, raw)
         with self._guard(f"committing {len(self._new_runs)} run(s) and {len(states)} value(s)"):
@@ -191,20 +200,29 @@ class RedisUnitOfWork:
             codec.check_size(key, raw)
         return states
 
-    def _queue_runs(self, trims: dict[str, _AgentTrim]) -> None:
-        pipe, ttl_ms = self._pipe, self._context.settings.run_ttl_ms
+    def _encoded_runs(self, trims: dict[str, _AgentTrim]) -> dict[str, list[_EncodedRun]]:
+        """Each agent's new runs as JSON, without those that fall off at once under the cap."""
+        encoded: dict[str, list[_EncodedRun]] = {}
         for agent_id, runs in self._runs_by_agent().items():
-            trim = trims.get(agent_id, _AgentTrim())
-            kept = runs[trim.skipped_new :]
-            for key, run in kept:
-                raw = codec.encode_run(run)
-                codec.check_size(key, raw)
-                pipe.set(key, raw, px=ttl_ms)
+            skipped = trims[agent_id].skipped_new if agent_id in trims else 0
+            encoded[agent_id] = [
+                _EncodedRun(key, str(run.id), codec.encode_run(run)) for key, run in runs[skipped:]
+            ]
+            for run in encoded[agent_id]:
+                codec.check_size(run.key, run.raw)
+        return encoded
+
+    def _queue_runs(self, runs: dict[str, list[_EncodedRun]], trims: dict[str, _AgentTrim]) -> None:
+        pipe, ttl_ms = self._pipe, self._context.settings.run_ttl_ms
+        for agent_id, kept in runs.items():
+            for run in kept:
+                pipe.set(run.key, run.raw, px=ttl_ms)
             index = self._keys.runs_index(agent_id)
+            trim = trims.get(agent_id, _AgentTrim())
             if trim.drop_head:
                 pipe.ltrim(index, trim.drop_head, -1)
             if kept:
-                pipe.rpush(index, *(str(run.id) for _, run in kept))
+                pipe.rpush(index, *(run.run_id for run in kept))
             if ttl_ms is not None:
                 pipe.pexpire(index, ttl_ms)
             if trim.deleted_runs:
