@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
-import string
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,7 +23,7 @@ from adaptive.events.atof import ReadReport, read_events
 from adaptive.events.model import Event
 from adaptive.events.replicate import replicated_events
 from adaptive.learners import build_learners
-from adaptive.plan import ExecutionPlan, MetadataEnvelope, ParallelGroup
+from adaptive.plan import ExecutionPlan, ParallelGroup
 from adaptive.records import CallKind, RunRecord
 from adaptive.runtime import AdaptiveRuntime
 from adaptive.storage.export import export_state
@@ -34,9 +32,16 @@ from adaptive.storage.protocol import StateChanges, StorageBackend, UnitOfWork
 from adaptive.storage.redis import ConcurrentUpdateError, RedisBackend
 from adaptive.storage.redis.keyspace import glob_escape
 from adaptive.trie import AccumulatorState, TrieEnvelope
-from tests.factories import SAMPLE_TRACE, call, load_sample_state, run_with
+from tests.factories import SAMPLE_TRACE, load_sample_state, run_with
 from tests.parity import IDENTITY_KEYS, assert_json_close
 from tests.proxy import CuttableProxy
+from tests.storage.support import (
+    add,
+    observation,
+    plan,
+    sample_runs,
+    save,
+)
 
 # -- helpers ------------------------------------------------------------------
 
@@ -70,66 +75,6 @@ async def raw(redis_server: str) -> AsyncIterator[Redis]:
         yield client
     finally:
         await client.aclose()
-
-
-def plan(agent: str, *groups: str) -> ExecutionPlan:
-    return ExecutionPlan(
-        agent_id=agent,
-        parallel_groups=[ParallelGroup(group_id=group, tool_names=[group]) for group in groups],
-        metadata_template=MetadataEnvelope(run_id=uuid4(), agent_id=agent),
-    )
-
-
-def observation(text_content: str = "hello") -> PromptIR:
-    return PromptIR.model_validate(
-        {
-            "ir_id": str(uuid4()),
-            "blocks": [
-                {
-                    "span_id": "system-0",
-                    "sequence_index": 0,
-                    "role": "system",
-                    "content": text_content,
-                    "content_type": "text",
-                    "provenance": "system",
-                }
-            ],
-            "created_at": "2026-11-23T21:07:11.363838517Z",
-        }
-    )
-
-
-def stability(observations: int) -> StabilityAnalysisResult:
-    return StabilityAnalysisResult(
-        scores=[], stable_prefix_length=1, total_observations=observations
-    )
-
-
-async def save(backend: StorageBackend, agent_id: str, changes: StateChanges) -> None:
-    async def work(unit: UnitOfWork) -> None:
-        unit.save(agent_id, changes)
-
-    await backend.run_unit_of_work(work)
-
-
-async def add(backend: StorageBackend, runs_to_add: Sequence[RunRecord]) -> list[RunRecord]:
-    async def work(unit: UnitOfWork) -> list[RunRecord]:
-        return await unit.add_runs(runs_to_add)
-
-    return await backend.run_unit_of_work(work)
-
-
-def random_text(length: int, alphabet: str = string.ascii_letters + "éß漢字🙂'\"%:_\\*?[]") -> str:
-    return "".join(random.choices(alphabet, k=length))
-
-
-def sample_runs(agent: str = "planner") -> list[RunRecord]:
-    accumulator = RunAccumulator(agent)
-    return [
-        run
-        for event in read_events(SAMPLE_TRACE, ReadReport())
-        if (run := accumulator.process(event)) is not None
-    ]
 
 
 async def load_verbatim(raw: Redis, prefix: str, state: dict[str, Any]) -> None:
@@ -184,79 +129,6 @@ def sample_events() -> list[Event]:
 # -- the protocol, as the memory backend satisfies it ----------------------------
 
 
-async def test_add_runs_deduplicates_within_and_across_units(backend: RedisBackend) -> None:
-    first = run_with([call(CallKind.TOOL, "t", 0, 1)])
-    second = run_with([])
-
-    async def work(unit: UnitOfWork) -> list[str]:
-        fresh = await unit.add_runs([first, first, second])
-        again = await unit.add_runs([second])
-        assert again == []
-        return [str(run.id) for run in fresh]
-
-    assert await backend.run_unit_of_work(work) == [str(first.id), str(second.id)]
-    assert await backend.run_unit_of_work(work) == []
-    assert await backend.list_run_ids("a") == [first.id, second.id]
-    loaded = await backend.load_runs("a", [second.id, uuid4(), first.id])
-    assert [run.id for run in loaded] == [second.id, first.id]
-    assert loaded[1].to_wire() == first.to_wire()
-
-
-async def test_add_runs_returns_only_new_runs_in_input_order(backend: RedisBackend) -> None:
-    old, new_a, new_b = run_with([]), run_with([]), run_with([], agent="b")
-    await add(backend, [old])
-    assert await add(backend, [new_b, old, new_a]) == [new_b, new_a]
-    assert await backend.list_run_ids("a") == [old.id, new_a.id]
-    assert await backend.list_run_ids("b") == [new_b.id]
-    assert await backend.load_runs("b", [old.id]) == []  # another agent's run
-
-
-async def test_unit_of_work_is_atomic(backend: RedisBackend, raw: Redis, prefix: str) -> None:
-    class LearnerExploded(RuntimeError):
-        pass
-
-    async def failing(unit: UnitOfWork) -> None:
-        await unit.add_runs([run_with([call(CallKind.TOOL, "t", 0, 1)])])
-        await unit.load_plan("a")
-        unit.save("a", StateChanges(plans={"a": plan("a", "g")}))
-        raise LearnerExploded("learner exploded")
-
-    with pytest.raises(LearnerExploded):
-        await backend.run_unit_of_work(failing)
-    assert await backend.list_run_ids("a") == []
-    assert await backend.load_plan("a") is None
-    assert await backend.list_agents() == []
-    assert await stored_json(raw, prefix) == {}
-
-
-async def test_saved_state_is_visible_after_commit_only(backend: RedisBackend) -> None:
-    seen_inside: list[object] = []
-
-    async def work(unit: UnitOfWork) -> None:
-        unit.save("a", StateChanges(plans={"a": plan("a")}))
-        seen_inside.append(await unit.load_plan("a"))
-
-    await backend.run_unit_of_work(work)
-    assert seen_inside == [None]
-    assert await backend.load_plan("a") is not None
-    assert await backend.list_agents() == ["a"]
-
-
-async def test_acg_keys_belong_to_their_agent_only(backend: RedisBackend) -> None:
-    for agent, keys in {"a": ["a", "a::model=x"], "ab": ["ab::model=y"], "b": ["b"]}.items():
-        await save(
-            backend,
-            agent,
-            StateChanges(
-                observations={key: [observation()] for key in keys},
-                stability={keys[0]: stability(1)},
-            ),
-        )
-    assert await backend.list_acg_keys("a") == ["a", "a::model=x"]
-    assert await backend.list_acg_keys("ab") == ["ab::model=y"]
-    assert await backend.list_acg_keys("c") == []
-
-
 async def test_glob_characters_in_agent_ids_and_prefix_are_literal(
     redis_server: str, prefix: str
 ) -> None:
@@ -283,41 +155,6 @@ async def test_glob_characters_in_agent_ids_and_prefix_are_literal(
             "a[b]::x::model=m",
         ]
         assert await globby.list_acg_keys("a\\") == ["a\\", "a\\::model=m"]
-
-
-async def test_every_state_kind_round_trips(backend: RedisBackend) -> None:
-    sample = load_sample_state()
-    accumulators = AccumulatorState.from_wire(sample["accumulators:planner"])
-    trie = TrieEnvelope.model_validate(sample["trie:planner"])
-    execution_plan = ExecutionPlan.model_validate(sample["plan:planner"])
-    window = [PromptIR.model_validate(ir) for ir in sample["acg_observations:planner"]]
-    result = StabilityAnalysisResult.model_validate(sample["acg_stability:planner"])
-    await save(
-        backend,
-        "planner",
-        StateChanges(
-            plans={"planner": execution_plan},
-            tries={"planner": trie},
-            accumulators={"planner": accumulators},
-            observations={"planner": window},
-            stability={"planner": result},
-        ),
-    )
-    async with opened(backend.url) as cold:  # nothing cached: decoded from Redis
-        for reader in (backend, cold):
-            assert (await reader.load_plan("planner")) == execution_plan
-            loaded_trie = await reader.load_trie("planner")
-            assert loaded_trie is not None and loaded_trie.to_wire() == sample["trie:planner"]
-            loaded = await reader.load_accumulators("planner")
-            assert loaded is not None and loaded.to_wire() == sample["accumulators:planner"]
-            loaded_window = await reader.load_observations("planner")
-            assert [ir.to_wire() for ir in loaded_window or []] == sample[
-                "acg_observations:planner"
-            ]
-            assert (await reader.load_stability("planner")) == result
-            assert await reader.load_plan("nobody") is None
-            assert await reader.load_observations("nobody") is None
-            assert await reader.load_stability("nobody") is None
 
 
 async def test_an_empty_window_is_not_a_missing_one(backend: RedisBackend) -> None:
@@ -418,131 +255,7 @@ async def test_reingest_changes_nothing(backend: RedisBackend) -> None:
     assert await learned_from(sample_events(), backend) == first
 
 
-async def learn_in_lockstep(
-    backends: Sequence[StorageBackend], batches: Sequence[Sequence[RunRecord]]
-) -> None:
-    """Learn each batch on the first backend; give the very same units to the others."""
-    learners = build_learners(AdaptiveConfig(acg={"observation_window": 12}))
-    learned: dict[str, StateChanges] = {}
-    for batch in batches:
-
-        async def learn(unit: UnitOfWork, batch: Sequence[RunRecord] = batch) -> None:
-            learned.clear()
-            fresh = await unit.add_runs(batch)
-            for agent in dict.fromkeys(run.agent_id for run in fresh):
-                runs_of_agent = [run for run in fresh if run.agent_id == agent]
-                changes = StateChanges()
-                for learner in learners:
-                    changes.update((await learner.learn(agent, runs_of_agent, unit)).changes)
-                unit.save(agent, changes)
-                learned[agent] = changes
-
-        async def replay(unit: UnitOfWork, batch: Sequence[RunRecord] = batch) -> None:
-            await unit.add_runs(batch)
-            for agent, changes in learned.items():
-                unit.save(agent, changes)
-
-        await backends[0].run_unit_of_work(learn)
-        for other in backends[1:]:
-            await other.run_unit_of_work(replay)
-
-
-async def test_export_equals_memory_backend_fed_the_same_units(backend: RedisBackend) -> None:
-    runs_a = sample_runs("planner")
-    runs_b = [run.model_copy(update={"id": uuid4(), "agent_id": "helper:'%\"*"}) for run in runs_a]
-    mixed = [run for pair in zip(runs_a, runs_b, strict=True) for run in pair]
-    batches = [mixed[start : start + 7] for start in range(0, len(mixed), 7)]
-    batches.insert(3, batches[1])  # a re-ingested batch stores and learns nothing
-    memory = MemoryBackend()
-    await learn_in_lockstep([backend, memory], batches)
-    expected = await export_state(memory)
-    assert await export_state(backend) == expected
-    assert await export_state(backend, "planner") == await export_state(memory, "planner")
-    windows = [key for key in expected if key.startswith("acg_observations:")]
-    assert windows and all(len(expected[key]) <= 12 for key in windows)
-
-
 # -- records and identifiers round-trip exactly ------------------------------------------
-
-
-def detailed_run(agent: str = "a") -> RunRecord:
-    return RunRecord.model_validate(
-        {
-            "id": str(uuid4()),
-            "agent_id": agent,
-            "started_at": "2026-11-23T21:07:11.363838517Z",
-            "ended_at": "2026-11-23T21:07:12.000000001Z",
-            "from_the_future": {"nested": [1, 2.5, None, "x"]},
-            "calls": [
-                {
-                    "kind": "llm",
-                    "name": "openai",
-                    "started_at": "2026-11-23T21:07:11.4Z",
-                    "ended_at": "2026-11-23T21:07:11.900000100Z",
-                    "output_tokens": 44,
-                    "model_name": "gpt-x",
-                    "annotated_request": {"messages": [{"role": "user", "content": "hi"}]},
-                    "annotated_response": {"model": "gpt-x", "big": 2**62, "f": 0.1},
-                    "call_field_from_the_future": "kept",
-                },
-                {"kind": "tool", "name": "search", "started_at": "2026-11-23T21:07:11.5Z"},
-            ],
-        }
-    )
-
-
-async def test_run_records_round_trip_exactly(backend: RedisBackend) -> None:
-    detailed = detailed_run()
-    open_run = run_with([call(CallKind.TOOL, "t", 0, None)], end_ms=None)
-    await add(backend, [detailed, open_run])
-    loaded = await backend.load_runs("a", [detailed.id, open_run.id])
-    assert [run.to_wire() for run in loaded] == [detailed.to_wire(), open_run.to_wire()]
-    assert "ended_at" not in loaded[1].to_wire()
-    assert loaded[0].to_wire()["calls"][0]["call_field_from_the_future"] == "kept"
-
-
-async def test_awkward_and_huge_identifiers(backend: RedisBackend) -> None:
-    agents = [
-        'quote\'d "agent"',
-        "colons::model=x:%_%\\",
-        "ünïcødé 漢字 🙂",
-        "glob*?[x]",
-        random_text(10_000),
-    ]
-    for agent in agents:
-        tool = random_text(10_000) if len(agent) > 100 else f"tool {agent}"
-        run = run_with([call(CallKind.TOOL, tool, 0, 5)], agent=agent)
-        await add(backend, [run])
-        key = f"{agent}::model={random_text(3_000)}::seed=stable-scaffold"
-        window = [observation(random_text(5_000))]
-        agent_plan = plan(agent, tool)
-        await save(
-            backend,
-            agent,
-            StateChanges(
-                plans={agent: agent_plan},
-                observations={key: window, agent: window},
-                stability={key: stability(1)},
-            ),
-        )
-        assert await backend.list_run_ids(agent) == [run.id]
-        assert (await backend.load_runs(agent, [run.id]))[0].to_wire() == run.to_wire()
-        assert await backend.load_plan(agent) == agent_plan
-        assert await backend.list_acg_keys(agent) == sorted([agent, key])
-        assert await backend.load_observations(key) == window
-        assert await backend.load_stability(key) == stability(1)
-    assert await backend.list_agents() == sorted(agents)
-    assert await backend.list_run_ids("quote'd") == []
-
-
-async def test_ten_megabyte_annotated_request_is_stored(backend: RedisBackend) -> None:
-    request = {"messages": [{"role": "user", "content": random_text(10 * 1024 * 1024)}]}
-    big = run_with([call(CallKind.LLM, "openai", 0, 10, annotated_request=request)])
-    small = run_with([call(CallKind.TOOL, "t", 0, 1)])
-    assert await add(backend, [big, small]) == [big, small]
-    async with opened(backend.url) as cold:
-        loaded = await cold.load_runs("a", [big.id, small.id])
-    assert [run.to_wire() for run in loaded] == [big.to_wire(), small.to_wire()]
 
 
 async def test_many_runs_load_in_pages(backend: RedisBackend) -> None:

@@ -1,0 +1,152 @@
+"""Helpers shared by the storage tests: small state objects and unit-of-work shortcuts."""
+
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Sequence
+from uuid import uuid4
+
+from adaptive.acg import PromptIR, StabilityAnalysisResult
+from adaptive.config import AdaptiveConfig
+from adaptive.drain import RunAccumulator
+from adaptive.events.atof import ReadReport, read_events
+from adaptive.learners import build_learners
+from adaptive.plan import ExecutionPlan, MetadataEnvelope, ParallelGroup
+from adaptive.records import RunRecord
+from adaptive.storage.protocol import StateChanges, StorageBackend, UnitOfWork
+from tests.factories import SAMPLE_TRACE
+
+
+def plan(agent: str, *groups: str) -> ExecutionPlan:
+    return ExecutionPlan(
+        agent_id=agent,
+        parallel_groups=[ParallelGroup(group_id=group, tool_names=[group]) for group in groups],
+        metadata_template=MetadataEnvelope(run_id=uuid4(), agent_id=agent),
+    )
+
+
+def observation(text_content: str = "hello") -> PromptIR:
+    return PromptIR.model_validate(
+        {
+            "ir_id": str(uuid4()),
+            "blocks": [
+                {
+                    "span_id": "system-0",
+                    "sequence_index": 0,
+                    "role": "system",
+                    "content": text_content,
+                    "content_type": "text",
+                    "provenance": "system",
+                }
+            ],
+            "created_at": "2026-11-23T21:07:11.363838517Z",
+        }
+    )
+
+
+def stability(observations: int) -> StabilityAnalysisResult:
+    return StabilityAnalysisResult(
+        scores=[], stable_prefix_length=1, total_observations=observations
+    )
+
+
+async def save(backend: StorageBackend, agent_id: str, changes: StateChanges) -> None:
+    async def work(unit: UnitOfWork) -> None:
+        unit.save(agent_id, changes)
+
+    await backend.run_unit_of_work(work)
+
+
+async def add(backend: StorageBackend, runs_to_add: Sequence[RunRecord]) -> list[RunRecord]:
+    async def work(unit: UnitOfWork) -> list[RunRecord]:
+        return await unit.add_runs(runs_to_add)
+
+    return await backend.run_unit_of_work(work)
+
+
+def random_text(length: int, alphabet: str = string.ascii_letters + "éß漢字🙂'\"%:_\\*?[]") -> str:
+    """Incompressible text, so PostgreSQL cannot squeeze it under the index row limit."""
+    return "".join(random.choices(alphabet, k=length))
+
+
+def sample_runs(agent: str = "planner") -> list[RunRecord]:
+    accumulator = RunAccumulator(agent)
+    return [
+        run
+        for event in read_events(SAMPLE_TRACE, ReadReport())
+        if (run := accumulator.process(event)) is not None
+    ]
+
+
+async def learn_in_lockstep(
+    backends: Sequence[StorageBackend], batches: Sequence[Sequence[RunRecord]]
+) -> None:
+    """Learn each batch on the first backend; give the very same units to the others."""
+    learners = build_learners(AdaptiveConfig(acg={"observation_window": 12}))
+    learned: dict[str, StateChanges] = {}
+    for batch in batches:
+
+        async def learn(unit: UnitOfWork, batch: Sequence[RunRecord] = batch) -> None:
+            learned.clear()
+            fresh = await unit.add_runs(batch)
+            for agent in dict.fromkeys(run.agent_id for run in fresh):
+                runs_of_agent = [run for run in fresh if run.agent_id == agent]
+                changes = StateChanges()
+                for learner in learners:
+                    changes.update((await learner.learn(agent, runs_of_agent, unit)).changes)
+                unit.save(agent, changes)
+                learned[agent] = changes
+
+        async def replay(unit: UnitOfWork, batch: Sequence[RunRecord] = batch) -> None:
+            await unit.add_runs(batch)
+            for agent, changes in learned.items():
+                unit.save(agent, changes)
+
+        await backends[0].run_unit_of_work(learn)
+        for other in backends[1:]:
+            await other.run_unit_of_work(replay)
+
+
+def detailed_run(agent: str = "a") -> RunRecord:
+    return RunRecord.model_validate(
+        {
+            "id": str(uuid4()),
+            "agent_id": agent,
+            "started_at": "2026-11-23T21:07:11.363838517Z",
+            "ended_at": "2026-11-23T21:07:12.000000001Z",
+            "from_the_future": {"nested": [1, 2.5, None, "x"]},
+            "calls": [
+                {
+                    "kind": "llm",
+                    "name": "openai",
+                    "started_at": "2026-11-23T21:07:11.4Z",
+                    "ended_at": "2026-11-23T21:07:11.900000100Z",
+                    "metadata_snapshot": {
+                        "run_id": str(uuid4()),
+                        "agent_id": agent,
+                        "parallel_hints": [
+                            {"tool_name": "search", "group_id": "g", "explicit": False}
+                        ],
+                        "extensions": {"k": [1, {"v": True}]},
+                        "unknown_envelope_field": 7,
+                    },
+                    "output_tokens": 44,
+                    "prompt_tokens": 94,
+                    "total_tokens": 138,
+                    "model_name": "gpt-x",
+                    "tool_call_count": 0,
+                    "annotated_request": {"messages": [{"role": "user", "content": "hi"}]},
+                    "annotated_response": {"model": "gpt-x", "big": 2**62, "f": 0.1},
+                    "call_field_from_the_future": "kept",
+                },
+                {"kind": "tool", "name": "search", "started_at": "2026-11-23T21:07:11.5Z"},
+                {
+                    "kind": "tool",
+                    "name": "fetch",
+                    "started_at": "2026-11-23T21:07:11.5Z",
+                    "ended_at": "2026-11-23T21:07:11.5Z",
+                },
+            ],
+        }
+    )
