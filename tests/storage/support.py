@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import random
 import string
-from collections.abc import Sequence
-from uuid import uuid4
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
 
 from adaptive.acg import PromptIR, StabilityAnalysisResult
 from adaptive.config import AdaptiveConfig
@@ -15,6 +17,7 @@ from adaptive.learners import build_learners
 from adaptive.plan import ExecutionPlan, MetadataEnvelope, ParallelGroup
 from adaptive.records import RunRecord
 from adaptive.storage.protocol import StateChanges, StorageBackend, UnitOfWork
+from adaptive.trie import AccumulatorState, TrieEnvelope
 from tests.factories import SAMPLE_TRACE
 
 
@@ -150,3 +153,47 @@ def detailed_run(agent: str = "a") -> RunRecord:
             ],
         }
     )
+
+
+def sample_state_as_a_unit(sample: dict[str, Any]) -> tuple[list[RunRecord], StateChanges]:
+    """NeMo Relay's sample state as the runs and the state changes of one unit of work."""
+    index = [UUID(run_id) for run_id in sample["runs_index:planner"]]
+    records = [RunRecord.model_validate(sample[f"runs:planner:{run_id}"]) for run_id in index]
+    changes = StateChanges(
+        plans={"planner": ExecutionPlan.model_validate(sample["plan:planner"])},
+        tries={"planner": TrieEnvelope.model_validate(sample["trie:planner"])},
+        accumulators={"planner": AccumulatorState.from_wire(sample["accumulators:planner"])},
+    )
+    for key, value in sample.items():
+        if key.startswith("acg_observations:"):
+            window = [PromptIR.model_validate(ir) for ir in value]
+            changes.observations[key.removeprefix("acg_observations:")] = window
+        elif key.startswith("acg_stability:"):
+            result = StabilityAnalysisResult.model_validate(value)
+            changes.stability[key.removeprefix("acg_stability:")] = result
+    return records, changes
+
+
+async def store_unit(
+    backend: StorageBackend, agent_id: str, records: list[RunRecord], changes: StateChanges
+) -> None:
+    """One unit that adds ``records`` (all new) and saves ``changes``."""
+
+    async def work(unit: UnitOfWork) -> None:
+        assert await unit.add_runs(records) == records
+        unit.save(agent_id, changes)
+
+    await backend.run_unit_of_work(work)
+
+
+B = TypeVar("B", bound=StorageBackend)
+
+
+@asynccontextmanager
+async def opened(backend: B) -> AsyncIterator[B]:
+    """The backend, opened for the block and closed after it."""
+    await backend.open()
+    try:
+        yield backend
+    finally:
+        await backend.close()

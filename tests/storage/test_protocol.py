@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import pytest
 
 from adaptive.acg import PromptIR, StabilityAnalysisResult
 from adaptive.config import BackendSpec
 from adaptive.plan import ExecutionPlan
-from adaptive.records import CallKind, RunRecord
+from adaptive.records import CallKind
 from adaptive.storage.export import export_state
 from adaptive.storage.factory import create_backend
 from adaptive.storage.memory import MemoryBackend
@@ -25,8 +25,10 @@ from tests.storage.support import (
     plan,
     random_text,
     sample_runs,
+    sample_state_as_a_unit,
     save,
     stability,
+    store_unit,
 )
 
 BACKENDS = ["memory", "sqlite", "postgresql", "redis"]
@@ -158,26 +160,8 @@ async def test_every_state_kind_round_trips(backend: StorageBackend) -> None:
 async def test_nemo_relay_sample_state_exports_unchanged(backend: StorageBackend) -> None:
     """Everything NeMo Relay 0.10.4 wrote reads back as the same JSON (runs included)."""
     sample = load_sample_state()
-    index = [UUID(run_id) for run_id in sample["runs_index:planner"]]
-    records = [RunRecord.model_validate(sample[f"runs:planner:{run_id}"]) for run_id in index]
-    changes = StateChanges(
-        plans={"planner": ExecutionPlan.model_validate(sample["plan:planner"])},
-        tries={"planner": TrieEnvelope.model_validate(sample["trie:planner"])},
-        accumulators={"planner": AccumulatorState.from_wire(sample["accumulators:planner"])},
-    )
-    for key, value in sample.items():
-        if key.startswith("acg_observations:"):
-            window = [PromptIR.model_validate(ir) for ir in value]
-            changes.observations[key.removeprefix("acg_observations:")] = window
-        elif key.startswith("acg_stability:"):
-            result = StabilityAnalysisResult.model_validate(value)
-            changes.stability[key.removeprefix("acg_stability:")] = result
-
-    async def work(unit: UnitOfWork) -> None:
-        assert await unit.add_runs(records) == records
-        unit.save("planner", changes)
-
-    await backend.run_unit_of_work(work)
+    records, changes = sample_state_as_a_unit(sample)
+    await store_unit(backend, "planner", records, changes)
     assert await export_state(backend) == sample
 
 

@@ -5,17 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from adaptive.acg import PromptIR, StabilityAnalysisResult
 from adaptive.config import AdaptiveConfig
 from adaptive.drain import RunAccumulator
 from adaptive.errors import ConfigError, StorageError, StorageUnavailableError
@@ -31,7 +30,6 @@ from adaptive.storage.memory import MemoryBackend
 from adaptive.storage.protocol import StateChanges, StorageBackend, UnitOfWork
 from adaptive.storage.redis import ConcurrentUpdateError, RedisBackend
 from adaptive.storage.redis.keyspace import glob_escape
-from adaptive.trie import AccumulatorState, TrieEnvelope
 from tests.factories import SAMPLE_TRACE, load_sample_state, run_with
 from tests.parity import IDENTITY_KEYS, assert_json_close
 from tests.proxy import CuttableProxy
@@ -40,20 +38,17 @@ from tests.storage.support import (
     observation,
     plan,
     sample_runs,
+    sample_state_as_a_unit,
     save,
+    store_unit,
 )
+from tests.storage.support import opened as open_backend
 
 # -- helpers ------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def opened(url: str, **options: Any) -> AsyncIterator[RedisBackend]:
-    backend = RedisBackend(url, **options)
-    await backend.open()
-    try:
-        yield backend
-    finally:
-        await backend.close()
+def opened(url: str, **options: Any) -> AbstractAsyncContextManager[RedisBackend]:
+    return open_backend(RedisBackend(url, **options))
 
 
 @pytest.fixture
@@ -185,26 +180,8 @@ async def test_state_written_by_us_is_what_nemo_relay_wrote(
 ) -> None:
     """Same keys, same JSON: a NeMo Relay process reading after us sees its own format."""
     sample = load_sample_state()
-    index = [UUID(run_id) for run_id in sample["runs_index:planner"]]
-    records = [RunRecord.model_validate(sample[f"runs:planner:{run_id}"]) for run_id in index]
-    changes = StateChanges(
-        plans={"planner": ExecutionPlan.model_validate(sample["plan:planner"])},
-        tries={"planner": TrieEnvelope.model_validate(sample["trie:planner"])},
-        accumulators={"planner": AccumulatorState.from_wire(sample["accumulators:planner"])},
-    )
-    for key, value in sample.items():
-        if key.startswith("acg_observations:"):
-            window = [PromptIR.model_validate(ir) for ir in value]
-            changes.observations[key.removeprefix("acg_observations:")] = window
-        elif key.startswith("acg_stability:"):
-            result = StabilityAnalysisResult.model_validate(value)
-            changes.stability[key.removeprefix("acg_stability:")] = result
-
-    async def work(unit: UnitOfWork) -> None:
-        assert await unit.add_runs(records) == records
-        unit.save("planner", changes)
-
-    await backend.run_unit_of_work(work)
+    records, changes = sample_state_as_a_unit(sample)
+    await store_unit(backend, "planner", records, changes)
     assert await stored_json(raw, prefix) == sample
     assert await raw.type(prefix + "runs_index:planner") == b"list"
 

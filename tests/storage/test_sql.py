@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -41,18 +41,13 @@ from tests.storage.support import (
     plan,
     save,
 )
+from tests.storage.support import opened as open_backend
 
 # -- helpers ------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def opened(url: str, **options: Any) -> AsyncIterator[SqlBackend]:
-    backend = SqlBackend(url, **options)
-    await backend.open()
-    try:
-        yield backend
-    finally:
-        await backend.close()
+def opened(url: str, **options: Any) -> AbstractAsyncContextManager[SqlBackend]:
+    return open_backend(SqlBackend(url, **options))
 
 
 @pytest.fixture
