@@ -60,9 +60,9 @@ async def test_close_reports_runs_it_could_not_store() -> None:
         await runtime.close()
 
 
-def test_unavailable_backend_kind_is_a_config_error() -> None:
+def test_tiered_backend_without_its_tiers_is_a_config_error() -> None:
     from adaptive.config import BackendKind, BackendSpec, StateConfig
 
     tiered = StateConfig(backend=BackendSpec(kind=BackendKind.TIERED))
-    with pytest.raises(ConfigError, match="not available"):
+    with pytest.raises(ConfigError, match=r"needs state\.backend\.config\.durable"):
         AdaptiveRuntime(AdaptiveConfig(state=tiered))

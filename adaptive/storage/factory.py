@@ -22,10 +22,13 @@ def create_backend(spec: BackendSpec) -> StorageBackend:
         from adaptive.storage.redis import RedisBackend
 
         return RedisBackend.from_config(spec.config)
-    raise ConfigError(
-        f"backend kind {spec.kind.value!r} is not available in this version of adaptive; "
-        "use sqlite:///path.db, postgresql://user@host/db, redis://host:6379/0 or memory://"
-    )
+    if spec.kind is BackendKind.TIERED:
+        from adaptive.storage.tiered import TieredBackend
+
+        return TieredBackend(
+            durable=create_backend(_tier(spec, "durable")), hot=create_backend(_tier(spec, "hot"))
+        )
+    raise ConfigError(f"unknown backend kind {spec.kind.value!r}")
 
 
 def backend_url(spec: BackendSpec) -> str:
@@ -39,6 +42,19 @@ def backend_url(spec: BackendSpec) -> str:
             "(or name the backend by URL: --backend / ADAPTIVE_BACKEND)"
         )
     return url
+
+
+def _tier(spec: BackendSpec, name: str) -> BackendSpec:
+    """A tier of a tiered spec: a backend URL or a ``{kind, config}`` table."""
+    tier = spec.config.get(name)
+    if isinstance(tier, str):
+        return BackendSpec.from_url(tier)
+    if isinstance(tier, dict):
+        return BackendSpec.model_validate(tier)
+    raise ConfigError(
+        f"a tiered backend needs state.backend.config.{name}: a backend URL "
+        '(e.g. hot = "redis://127.0.0.1:6379/0", durable = "postgresql://…") or a table'
+    )
 
 
 def _auto_upgrade(options: dict[str, Any]) -> bool | None:

@@ -7,9 +7,10 @@ import time
 import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy.engine import make_url
 
-from adaptive.config import AdaptiveConfig, DrainConfig
+from adaptive.config import AdaptiveConfig, BackendKind, BackendSpec, DrainConfig, StateConfig
 from adaptive.events.model import Event
 from adaptive.ingest import ingest
 from adaptive.runtime import AdaptiveRuntime
@@ -31,7 +32,10 @@ async def emit_paced(
         await asyncio.sleep(pause)
 
 
-async def test_outage_loses_no_run(postgres_url: str, tmp_path: Any) -> None:
+@pytest.mark.parametrize("tiers", ["postgres", "redis in front of postgres"])
+async def test_outage_loses_no_run(
+    tiers: str, postgres_url: str, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
     url = make_url(postgres_url)
     proxy = CuttableProxy(url.host or "127.0.0.1", url.port or 5432)
     await proxy.start()
@@ -40,7 +44,12 @@ async def test_outage_loses_no_run(postgres_url: str, tmp_path: Any) -> None:
     events = replicated_trace(5)  # 200 runs
     third = len(events) // 3
     config = AdaptiveConfig(agent_id=agent, drain=DrainConfig(close_timeout_s=60))
-    runtime = AdaptiveRuntime(config.with_backend_url(through_proxy))
+    if tiers == "postgres":
+        runtime = AdaptiveRuntime(config.with_backend_url(through_proxy))
+    else:
+        hot = request.getfixturevalue("redis_url")
+        spec = BackendSpec(kind=BackendKind.TIERED, config={"durable": through_proxy, "hot": hot})
+        runtime = AdaptiveRuntime(config.model_copy(update={"state": StateConfig(backend=spec)}))
     try:
         async with runtime:
             await emit_paced(runtime, events[:third], 1.0)
