@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from adaptive.config import AdaptiveConfig, with_learners
+from adaptive.config import AdaptiveConfig, load_config, with_learners
 from adaptive.events.replicate import replicate
 from adaptive.ingest import batch_gc_thresholds, ingest
 
@@ -36,9 +36,14 @@ def main() -> None:
     parser.add_argument("--learners", default="tool_parallelism,latency_sensitivity,acg")
     parser.add_argument("--trace", type=Path, help="use this trace instead of generating one")
     parser.add_argument("--agent-id", default="planner")
+    parser.add_argument("--config", type=Path, help="TOML config (e.g. a tiered backend)")
     args = parser.parse_args()
 
-    config = AdaptiveConfig(agent_id=args.agent_id).with_backend_url(args.backend)
+    if args.config is not None:
+        config = load_config(args.config, env={}).model_copy(update={"agent_id": args.agent_id})
+        args.backend = f"{config.backend.kind.value} from {args.config}"
+    else:
+        config = AdaptiveConfig(agent_id=args.agent_id).with_backend_url(args.backend)
     config = with_learners(config, args.learners)
     with tempfile.TemporaryDirectory() as scratch:
         trace = args.trace
