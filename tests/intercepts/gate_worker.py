@@ -1,0 +1,58 @@
+"""A process taking part in cross-process cohorts (run by test_cohort_gate.py).
+
+    python -m tests.intercepts.gate_worker REDIS_URL PREFIX START_AT HOLD_S COHORT...
+
+Waits until wall-clock START_AT, joins every cohort at once, and as primer
+holds for HOLD_S then releases (a negative HOLD_S: dies without releasing);
+as follower waits for the release. Prints one JSON line per cohort.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+
+from redis.asyncio import Redis
+
+from adaptive.intercepts import CohortRole, RedisCohortGate
+
+
+async def take_part(gate: RedisCohortGate, cohort: str, hold_s: float) -> dict[str, object]:
+    role = await gate.join(cohort)
+    if role is CohortRole.PRIMER:
+        if hold_s < 0:
+            return {"cohort": cohort, "role": role.value}
+        await asyncio.sleep(hold_s)
+        released_at = time.time()
+        await gate.release(cohort)
+        return {"cohort": cohort, "role": role.value, "released_at": released_at}
+    started = time.monotonic()
+    released = await gate.wait(cohort)
+    return {
+        "cohort": cohort,
+        "role": role.value,
+        "released": released,
+        "waited_s": time.monotonic() - started,
+        "resumed_at": time.time(),
+    }
+
+
+async def main(url: str, prefix: str, start_at: float, hold_s: float, cohorts: list[str]) -> None:
+    client = Redis.from_url(url)
+    gate = RedisCohortGate(client, prefix)
+    await client.ping()
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    results = await asyncio.gather(*(take_part(gate, cohort, hold_s) for cohort in cohorts))
+    for result in results:
+        print(json.dumps(result), flush=True)
+    if hold_s < 0:
+        os._exit(0)  # die holding the gates: no release, no cleanup
+    await client.aclose()
+
+
+if __name__ == "__main__":
+    url, prefix, start_at, hold_s, *cohorts = sys.argv[1:]
+    asyncio.run(main(url, prefix, float(start_at), float(hold_s), cohorts))

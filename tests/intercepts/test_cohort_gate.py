@@ -1,0 +1,156 @@
+"""Cohort gates: one primer per cohort, followers released at once or after 150 ms at most."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from typing import Any
+from uuid import uuid4
+
+from redis.asyncio import Redis
+
+from adaptive.intercepts import (
+    WARM_FIRST_MAX_WAIT_S,
+    CohortRole,
+    LocalCohortGate,
+    RedisCohortGate,
+    cohort_key,
+)
+from adaptive.storage.redis import RedisBackend
+
+SLACK_S = 0.1  # scheduling and round-trip slack on a busy 2-core machine
+
+
+def test_cohort_key_names_root_parent_and_group() -> None:
+    root, parent = uuid4(), uuid4()
+    assert cohort_key(root, parent, "fanout:sha256:98257") == f"{root}:{parent}:fanout:sha256:98257"
+
+
+# -- in one process ----------------------------------------------------------------------
+
+
+async def test_local_first_caller_is_primer_and_followers_wait_for_it() -> None:
+    gate = LocalCohortGate()
+    order: list[str] = []
+
+    async def primer() -> None:
+        assert await gate.join("c") is CohortRole.PRIMER
+        await asyncio.sleep(0.03)
+        order.append("primer done")
+        await gate.release("c")
+
+    async def follower(name: str) -> None:
+        assert await gate.join("c") is CohortRole.FOLLOWER
+        assert await gate.wait("c")
+        order.append(name)
+
+    first = asyncio.create_task(primer())
+    await asyncio.sleep(0)
+    await asyncio.gather(first, follower("f1"), follower("f2"))
+    assert order == ["primer done", "f1", "f2"]
+    assert len(gate) == 0  # no entry outlives its cohort
+
+
+async def test_local_follower_of_a_hung_primer_runs_after_the_cap() -> None:
+    gate = LocalCohortGate()
+    assert await gate.join("c") is CohortRole.PRIMER
+    assert await gate.join("c") is CohortRole.FOLLOWER
+    started = time.monotonic()
+    assert not await gate.wait("c")
+    assert WARM_FIRST_MAX_WAIT_S <= time.monotonic() - started < WARM_FIRST_MAX_WAIT_S + SLACK_S
+
+
+async def test_local_after_release_the_next_caller_starts_a_new_cohort() -> None:
+    gate = LocalCohortGate()
+    assert await gate.join("c") is CohortRole.PRIMER
+    await gate.release("c")
+    assert await gate.wait("c")  # nothing to wait for
+    assert await gate.join("c") is CohortRole.PRIMER
+    assert await gate.join("other") is CohortRole.PRIMER
+
+
+# -- across processes ----------------------------------------------------------------------
+
+
+def run_workers(redis_url: str, hold_s: float, cohorts: list[str], count: int) -> list[Any]:
+    prefix = RedisBackend(redis_url).settings.key_prefix
+    server = redis_url.split("?")[0]
+    start_at = time.time() + 1.5
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.intercepts.gate_worker",
+                server,
+                prefix,
+                str(start_at),
+                str(hold_s),
+                *cohorts,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    results = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=60)
+        assert worker.returncode == 0, err
+        results.extend(json.loads(line) for line in out.splitlines())
+    return results
+
+
+def test_one_primer_per_cohort_across_processes_and_followers_released_early(
+    redis_url: str,
+) -> None:
+    cohorts = [f"cohort-{index}" for index in range(10)]
+    results = run_workers(redis_url, hold_s=0.05, cohorts=cohorts, count=4)
+    primers = Counter(r["cohort"] for r in results if r["role"] == "primer")
+    assert primers == dict.fromkeys(cohorts, 1)
+    released_at = {r["cohort"]: r["released_at"] for r in results if r["role"] == "primer"}
+    followers = [r for r in results if r["role"] == "follower"]
+    assert len(followers) == 30
+    for follower in followers:
+        assert follower["released"], follower
+        assert follower["waited_s"] < WARM_FIRST_MAX_WAIT_S  # released by the primer, not the cap
+        assert follower["resumed_at"] >= released_at[follower["cohort"]] - 0.005
+
+
+async def test_followers_of_a_dead_primer_wait_no_longer_than_the_cap(redis_url: str) -> None:
+    cohort = f"dead-{uuid4().hex}"
+    (primer,) = run_workers(redis_url, hold_s=-1, cohorts=[cohort], count=1)
+    assert primer["role"] == "primer"
+    backend = RedisBackend(redis_url)
+    client = Redis.from_url(redis_url.split("?")[0])
+    try:
+        gate = RedisCohortGate(client, backend.settings.key_prefix)
+        assert await gate.join(cohort) is CohortRole.FOLLOWER
+        started = time.monotonic()
+        assert not await gate.wait(cohort)
+        waited = time.monotonic() - started
+        assert WARM_FIRST_MAX_WAIT_S - 0.01 <= waited < WARM_FIRST_MAX_WAIT_S + SLACK_S
+        assert await client.pttl(f"{backend.settings.key_prefix}cohort_gate:{cohort}") > 0
+    finally:
+        await client.aclose()
+
+
+async def test_redis_gate_keys_expire_after_release(redis_url: str) -> None:
+    prefix = RedisBackend(redis_url).settings.key_prefix
+    client = Redis.from_url(redis_url.split("?")[0])
+    try:
+        gate = RedisCohortGate(client, prefix, release_ttl_s=0.2)
+        assert await gate.join("c") is CohortRole.PRIMER
+        await gate.release("c")
+        assert not await client.exists(f"{prefix}cohort_gate:c")
+        assert await gate.join("c") is CohortRole.PRIMER  # a new cohort after the release
+        await gate.release("c")
+        await asyncio.sleep(0.3)
+        assert not await client.exists(f"{prefix}cohort_release:c")
+    finally:
+        await client.aclose()
