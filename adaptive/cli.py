@@ -152,6 +152,20 @@ def _sql_url(config_path: Path | None, backend: str | None) -> str:
     return backend_url(spec)
 
 
+def _migrate(config_path: Path | None, backend: str | None, direction: str, revision: str) -> None:
+    """Run one migration direction and print where the database ended up."""
+    from adaptive.storage.sql import migrate
+
+    step = migrate.upgrade if direction == "upgrade" else migrate.downgrade
+    try:
+        url = _sql_url(config_path, backend)
+        asyncio.run(step(url, revision))
+        now = asyncio.run(migrate.current(url))
+    except AdaptiveError as error:
+        raise _fail(error) from error
+    Console().print(f"database at revision {now or 'base (empty)'}")
+
+
 @db_app.command("upgrade")
 def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
@@ -159,15 +173,7 @@ def db_upgrade(
     config_path: ConfigOption = None,
 ) -> None:
     """Migrate the database up to a revision (default: the newest)."""
-    from adaptive.storage.sql import migrate
-
-    try:
-        url = _sql_url(config_path, backend)
-        asyncio.run(migrate.upgrade(url, revision))
-        now = asyncio.run(migrate.current(url))
-    except AdaptiveError as error:
-        raise _fail(error) from error
-    Console().print(f"database at revision {now}")
+    _migrate(config_path, backend, "upgrade", revision)
 
 
 @db_app.command("downgrade")
@@ -177,15 +183,7 @@ def db_downgrade(
     config_path: ConfigOption = None,
 ) -> None:
     """Migrate the database down to a revision."""
-    from adaptive.storage.sql import migrate
-
-    try:
-        url = _sql_url(config_path, backend)
-        asyncio.run(migrate.downgrade(url, revision))
-        now = asyncio.run(migrate.current(url))
-    except AdaptiveError as error:
-        raise _fail(error) from error
-    Console().print(f"database at revision {now or 'base (empty)'}")
+    _migrate(config_path, backend, "downgrade", revision)
 
 
 @db_app.command("current")

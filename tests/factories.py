@@ -30,6 +30,16 @@ def load_sample_state() -> dict[str, Any]:
     return state
 
 
+def load_sample_state_and_runs() -> tuple[dict[str, Any], list[RunRecord]]:
+    """The reference state and its runs, in the order NeMo Relay learned from them."""
+    state = load_sample_state()
+    runs = [
+        RunRecord.model_validate(state[f"runs:planner:{run_id}"])
+        for run_id in state["runs_index:planner"]
+    ]
+    return state, runs
+
+
 class Trace:
     """Writes scope events the way NeMo Relay's ATOF exporter does."""
 

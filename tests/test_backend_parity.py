@@ -6,13 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from typer.testing import CliRunner
-
 from adaptive.cli import app
+from tests.cli_runs import ingest_sample_into_memory, runner
 from tests.factories import SAMPLE_TRACE
 from tests.parity import IDENTITY_KEYS, assert_json_close
-
-runner = CliRunner()
 
 
 def export_after_ingest(backend: str, tmp_path: Path) -> dict[str, Any]:
@@ -29,23 +26,7 @@ def export_after_ingest(backend: str, tmp_path: Path) -> dict[str, Any]:
 
 
 def memory_export(tmp_path: Path) -> dict[str, Any]:
-    out = tmp_path / "memory.json"
-    result = runner.invoke(
-        app,
-        [
-            "ingest",
-            str(SAMPLE_TRACE),
-            "--backend",
-            "memory://",
-            "--agent-id",
-            "planner",
-            "--export",
-            str(out),
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    state: dict[str, Any] = json.loads(out.read_text())
-    return state
+    return ingest_sample_into_memory(tmp_path)[1]
 
 
 def test_sql_backend_exports_what_memory_exports(sql_url: str, tmp_path: Path) -> None:

@@ -1,33 +1,15 @@
 import json
 from pathlib import Path
 
-from typer.testing import CliRunner
-
 from adaptive.cli import app
+from tests.cli_runs import ingest_sample_into_memory, runner
 from tests.factories import SAMPLE_TRACE
-
-runner = CliRunner()
 
 
 def test_ingest_prints_summary_and_exports_state(tmp_path: Path) -> None:
-    out = tmp_path / "state.json"
-    result = runner.invoke(
-        app,
-        [
-            "ingest",
-            str(SAMPLE_TRACE),
-            "--backend",
-            "memory://",
-            "--agent-id",
-            "planner",
-            "--export",
-            str(out),
-        ],
-    )
-    assert result.exit_code == 0, result.output
+    result, state = ingest_sample_into_memory(tmp_path)
     assert "events read" in result.output and "576" in result.output
     assert "runs stored" in result.output
-    state = json.loads(out.read_text())
     assert len(state["runs_index:planner"]) == 40
     assert {"plan:planner", "trie:planner", "accumulators:planner"} <= state.keys()
     assert "acg_stability:planner" in state

@@ -44,3 +44,15 @@ def split_by_run(events: list[dict[str, Any]], parts: int) -> list[list[dict[str
 def write_trace(events: list[dict[str, Any]], path: Path) -> Path:
     path.write_text("".join(json.dumps(event) + "\n" for event in events))
     return path
+
+
+def write_split_trace(
+    events: list[dict[str, Any]], parts: int, directory: Path
+) -> tuple[Path, list[Path]]:
+    """The whole trace and its ``parts`` disjoint run-split slices, as files."""
+    whole = write_trace(events, directory / "whole.jsonl")
+    slices = [
+        write_trace(part, directory / f"part{index}.jsonl")
+        for index, part in enumerate(split_by_run(events, parts))
+    ]
+    return whole, slices

@@ -6,17 +6,8 @@ from adaptive.learners.acg import AcgLearner
 from adaptive.learners.base import LearnerUpdate
 from adaptive.records import CallKind, RunRecord
 from adaptive.storage.memory import MemoryBackend
-from tests.factories import call, load_sample_state, run_with
+from tests.factories import call, load_sample_state_and_runs, run_with
 from tests.parity import IDENTITY_KEYS, strip_keys
-
-
-def sample_runs() -> tuple[dict[str, Any], list[RunRecord]]:
-    state = load_sample_state()
-    runs = [
-        RunRecord.model_validate(state[f"runs:planner:{run_id}"])
-        for run_id in state["runs_index:planner"]
-    ]
-    return state, runs
 
 
 def commit(backend: MemoryBackend, update: LearnerUpdate) -> None:
@@ -54,7 +45,7 @@ def request(system: str, user: str, model: str = "m") -> dict[str, Any]:
 
 
 async def test_sample_runs_reproduce_reference_windows_and_results() -> None:
-    state, runs = sample_runs()
+    state, runs = load_sample_state_and_runs()
     backend = MemoryBackend()
     learner = AcgLearner()
     for start in range(0, len(runs), 9):
@@ -63,7 +54,7 @@ async def test_sample_runs_reproduce_reference_windows_and_results() -> None:
 
 
 async def test_two_processes_taking_turns_equal_one_process() -> None:
-    state, runs = sample_runs()
+    state, runs = load_sample_state_and_runs()
     backend = MemoryBackend()
     first, second = AcgLearner(), AcgLearner()
     for index, start in enumerate(range(0, len(runs), 5)):
@@ -73,7 +64,7 @@ async def test_two_processes_taking_turns_equal_one_process() -> None:
 
 
 async def test_uncommitted_learning_is_not_reused() -> None:
-    state, runs = sample_runs()
+    state, runs = load_sample_state_and_runs()
     backend = MemoryBackend()
     learner = AcgLearner()
     commit(backend, await learner.learn("planner", runs[:10], backend))

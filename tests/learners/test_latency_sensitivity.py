@@ -1,21 +1,10 @@
-from typing import Any
-
 from adaptive.hot_cache import HotCache
 from adaptive.learners.latency_sensitivity import LatencySensitivityLearner
 from adaptive.records import CallKind, RunRecord
 from adaptive.storage.memory import MemoryBackend
 from adaptive.trie import AccumulatorState
-from tests.factories import call, load_sample_state, run_with
+from tests.factories import call, load_sample_state_and_runs, run_with
 from tests.parity import assert_json_close
-
-
-def sample_runs() -> tuple[dict[str, Any], list[RunRecord]]:
-    state = load_sample_state()
-    runs = [
-        RunRecord.model_validate(state[f"runs:planner:{run_id}"])
-        for run_id in state["runs_index:planner"]
-    ]
-    return state, runs
 
 
 async def learn_in_batches(runs: list[RunRecord], size: int) -> MemoryBackend:
@@ -29,7 +18,7 @@ async def learn_in_batches(runs: list[RunRecord], size: int) -> MemoryBackend:
 
 
 async def test_batches_of_any_size_give_the_reference_state() -> None:
-    state, runs = sample_runs()
+    state, runs = load_sample_state_and_runs()
     for size in (1, 7, 40):
         backend = await learn_in_batches(runs, size)
         assert_json_close(backend.accumulators["planner"].to_wire(), state["accumulators:planner"])
@@ -37,7 +26,7 @@ async def test_batches_of_any_size_give_the_reference_state() -> None:
 
 
 async def test_learning_never_mutates_loaded_state() -> None:
-    _, runs = sample_runs()
+    _, runs = load_sample_state_and_runs()
     backend = await learn_in_batches(runs[:20], 20)
     loaded = backend.accumulators["planner"]
     before = loaded.to_wire()
@@ -46,7 +35,7 @@ async def test_learning_never_mutates_loaded_state() -> None:
 
 
 async def test_resuming_from_serialized_state_equals_one_pass() -> None:
-    state, runs = sample_runs()
+    state, runs = load_sample_state_and_runs()
     backend = await learn_in_batches(runs[:25], 25)
     reloaded = MemoryBackend()
     reloaded.accumulators["planner"] = AccumulatorState.from_wire(
@@ -59,7 +48,7 @@ async def test_resuming_from_serialized_state_equals_one_pass() -> None:
 
 
 async def test_refresh_sets_trie_and_default_hints() -> None:
-    _, runs = sample_runs()
+    _, runs = load_sample_state_and_runs()
     update = await LatencySensitivityLearner().learn("planner", runs, MemoryBackend())
     cache = HotCache()
     update.refresh(cache)

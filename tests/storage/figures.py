@@ -8,7 +8,11 @@ same plan groups and the same ACG window sizes and observation totals.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
+
+from adaptive.config import AdaptiveConfig
+from adaptive.ingest import ingest
 
 STAT_FIELDS = (
     "all_remaining_calls",
@@ -62,3 +66,11 @@ def assert_same_learning(actual: dict[str, Any], expected: dict[str, Any], agent
         assert math.isclose(got_m2, m2, rel_tol=1e-9, abs_tol=1e-9), name
     assert plan_groups(actual, agent) == plan_groups(expected, agent)
     assert acg_figures(actual) == acg_figures(expected)
+
+
+async def single_process_export(trace: Path, agent: str) -> dict[str, Any]:
+    """What one process learns from the whole trace (the reference for many processes)."""
+    config = AdaptiveConfig(agent_id=agent).with_backend_url("memory://")
+    summary = await ingest(trace, config, export=True)
+    assert summary.state is not None
+    return summary.state

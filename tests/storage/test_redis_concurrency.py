@@ -9,12 +9,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from adaptive.config import AdaptiveConfig
-from adaptive.ingest import ingest
 from adaptive.storage.export import export_state
 from adaptive.storage.redis import RedisBackend
-from tests.storage.figures import assert_same_learning
-from tests.traces import replicated_trace, split_by_run, write_trace
+from tests.storage.figures import assert_same_learning, single_process_export
+from tests.traces import replicated_trace, write_split_trace
 
 PROCESSES = 4
 
@@ -39,13 +37,6 @@ asyncio.run(main(*sys.argv[1:]))
 """
 
 
-async def single_process_state(trace: Path, agent: str) -> dict[str, Any]:
-    config = AdaptiveConfig(agent_id=agent).with_backend_url("memory://")
-    summary = await ingest(trace, config, export=True)
-    assert summary.state is not None
-    return summary.state
-
-
 async def exported(url: str, agent: str) -> dict[str, Any]:
     backend = RedisBackend(url)
     await backend.open()
@@ -58,11 +49,7 @@ async def exported(url: str, agent: str) -> dict[str, Any]:
 def test_four_processes_equal_one(redis_url: str, tmp_path: Path) -> None:
     agent = f"planner-{uuid.uuid4().hex[:8]}"
     events = replicated_trace(10)  # 400 runs, 5,760 events
-    whole = write_trace(events, tmp_path / "whole.jsonl")
-    parts = [
-        write_trace(part, tmp_path / f"part{index}.jsonl")
-        for index, part in enumerate(split_by_run(events, PROCESSES))
-    ]
+    whole, parts = write_split_trace(events, PROCESSES, tmp_path)
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER, str(part), redis_url, agent],
@@ -79,4 +66,4 @@ def test_four_processes_equal_one(redis_url: str, tmp_path: Path) -> None:
         assert out.startswith("stored 100 "), out
     shared = asyncio.run(exported(redis_url, agent))
     assert len(shared[f"runs_index:{agent}"]) == 400
-    assert_same_learning(shared, asyncio.run(single_process_state(whole, agent)), agent)
+    assert_same_learning(shared, asyncio.run(single_process_export(whole, agent)), agent)

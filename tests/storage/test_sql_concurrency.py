@@ -8,12 +8,9 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
-from adaptive.config import AdaptiveConfig
-from adaptive.ingest import ingest
-from tests.storage.figures import assert_same_learning
-from tests.traces import replicated_trace, split_by_run, write_trace
+from tests.storage.figures import assert_same_learning, single_process_export
+from tests.traces import replicated_trace, write_split_trace
 
 PROCESSES = 4
 
@@ -22,21 +19,10 @@ def adaptive_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "adaptive.cli", *args]
 
 
-async def single_process_state(trace: Path, agent: str) -> dict[str, Any]:
-    config = AdaptiveConfig(agent_id=agent).with_backend_url("memory://")
-    summary = await ingest(trace, config, export=True)
-    assert summary.state is not None
-    return summary.state
-
-
 def test_four_processes_equal_one(postgres_url: str, tmp_path: Path) -> None:
     agent = f"planner-{uuid.uuid4().hex[:8]}"
     events = replicated_trace(10)  # 400 runs, 5,760 events
-    whole = write_trace(events, tmp_path / "whole.jsonl")
-    parts = [
-        write_trace(part, tmp_path / f"part{index}.jsonl")
-        for index, part in enumerate(split_by_run(events, PROCESSES))
-    ]
+    whole, parts = write_split_trace(events, PROCESSES, tmp_path)
     workers = [
         subprocess.Popen(
             adaptive_command("ingest", str(part), "--backend", postgres_url, "--agent-id", agent),
@@ -58,4 +44,4 @@ def test_four_processes_equal_one(postgres_url: str, tmp_path: Path) -> None:
     )
     shared = json.loads(exported.stdout)
     assert len(shared[f"runs_index:{agent}"]) == 400
-    assert_same_learning(shared, asyncio.run(single_process_state(whole, agent)), agent)
+    assert_same_learning(shared, asyncio.run(single_process_export(whole, agent)), agent)

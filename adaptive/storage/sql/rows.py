@@ -20,15 +20,10 @@ from adaptive.timestamps import to_datetime, whole_millis_between
 
 JsonObject = dict[str, Any]
 
-_OPTIONAL_CALL_COLUMNS: Final = (
-    "metadata_snapshot",
-    "output_tokens",
-    "prompt_tokens",
-    "total_tokens",
-    "model_name",
-    "tool_call_count",
-    "annotated_request",
-    "annotated_response",
+_OPTIONAL_CALL_COLUMNS: Final = tuple(
+    name
+    for name in CallRecord.model_fields
+    if name in CallRecord.omit_when_none and name != "ended_at"
 )
 """Nullable call columns that map one-to-one to optional ``CallRecord`` fields, in wire order."""
 
