@@ -24,12 +24,14 @@ from adaptive.errors import RunsNotStoredError, StorageUnavailableError
 from adaptive.events.model import Event, ScopeCategory, ScopeType
 from adaptive.hot_cache import HotCache
 from adaptive.learners.base import Learner, LearnerUpdate
-from adaptive.records import CallKind, CallRecord, RunRecord
+from adaptive.records import STATUS_ERROR, CallKind, CallRecord, RunRecord
 from adaptive.storage.protocol import StateChanges, StorageBackend, UnitOfWork
 
 logger = logging.getLogger(__name__)
 
 CALL_KINDS = {ScopeType.TOOL.value: CallKind.TOOL, ScopeType.LLM.value: CallKind.LLM}
+OTEL_STATUS_CODE = "otel.status_code"
+"""End-event metadata key under which NeMo Relay reports ``OK`` or ``ERROR``."""
 
 
 class DroppedEvent(StrEnum):
@@ -120,6 +122,8 @@ class RunAccumulator:
             self.dropped[DroppedEvent.NO_OPEN_RUN] += 1
             return None
         run.ended_at = event.timestamp
+        if _reports_failure(event):
+            run.status = STATUS_ERROR
         return run
 
     def _root_of(self, event: Event) -> UUID | None:
@@ -161,6 +165,8 @@ class RunAccumulator:
             self.dropped[DroppedEvent.UNMATCHED_END] += 1
         else:
             call.ended_at = event.timestamp
+            if _reports_failure(event):
+                call.status = STATUS_ERROR
             if event.category == ScopeType.LLM:
                 _apply_llm_end(call, event.annotated_response)
         self._roots.pop(event.uuid, None)
@@ -171,6 +177,15 @@ def _latest_open_call(run: RunRecord, name: str) -> CallRecord | None:
         if call.name == name and call.ended_at is None:
             return call
     return None
+
+
+def _reports_failure(event: Event) -> bool:
+    """Whether an end event says its scope failed (``otel.status_code`` ``ERROR``)."""
+    metadata = event.metadata
+    if not isinstance(metadata, dict):
+        return False
+    code = metadata.get(OTEL_STATUS_CODE)
+    return isinstance(code, str) and code.upper() == "ERROR"
 
 
 def _as_count(value: Any) -> int | None:

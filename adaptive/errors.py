@@ -30,3 +30,45 @@ class RunsNotStoredError(AdaptiveError):
             "Check that the storage backend is reachable and ingest the trace again; "
             "ingest is idempotent by run id."
         )
+
+
+class MaintenanceQueueFullError(AdaptiveError):
+    """The background maintenance queue already holds its limit of unfinished jobs."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        super().__init__(
+            f"background maintenance queue is full (limit {capacity} unfinished jobs). "
+            "Await submit() to wait for room, flush() the queue, or give it a larger capacity."
+        )
+
+
+class MaintenanceQueueClosedError(AdaptiveError):
+    """A job was submitted to a background maintenance queue after close()."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "background maintenance queue is closed and takes no more jobs; "
+            "submit before close(), or create a new queue."
+        )
+
+
+class MaintenanceJobsFailedError(AdaptiveError):
+    """Background maintenance jobs raised; a flush reports each failure exactly once.
+
+    ``failures`` pairs each failed job (its sequence key, as text) with what it
+    raised, in submission order; a job cancelled by an aborted queue carries
+    ``asyncio.CancelledError``.
+    """
+
+    def __init__(self, failures: list[tuple[str, BaseException]]) -> None:
+        self.failures = tuple(failures)
+        listed = "; ".join(f"{job}: {error!r}" for job, error in self.failures)
+        super().__init__(
+            f"{len(self.failures)} background maintenance job(s) failed: {listed}. "
+            "Their work was not done; fix the cause and submit them again."
+        )
+
+    @property
+    def errors(self) -> tuple[BaseException, ...]:
+        return tuple(error for _, error in self.failures)

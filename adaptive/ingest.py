@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,11 +16,17 @@ from typing import Any, BinaryIO
 
 from adaptive.config import AdaptiveConfig
 from adaptive.drain import DrainStats
-from adaptive.events.atof import ReadReport, read_events
+from adaptive.events.atof import ReadReport, iter_events, read_events
+from adaptive.events.model import Event
 from adaptive.runtime import AdaptiveRuntime
 from adaptive.storage.export import export_state
 
 BATCH_GC_THRESHOLDS = (20_000, 10, 10)
+PROGRESS_EVERY_LINES = 1_000
+"""How often the progress callback hears of the bytes read: rarely enough to cost nothing."""
+
+ProgressCallback = Callable[[int], None]
+"""Called with the number of bytes of the trace read so far."""
 
 
 @dataclass
@@ -56,19 +62,46 @@ def batch_gc_thresholds() -> Iterator[None]:
         gc.set_threshold(*saved)
 
 
+def _lines_counting_bytes(handle: BinaryIO, progress: ProgressCallback) -> Iterator[bytes]:
+    """The file's lines, telling ``progress`` every so many lines how far the read got."""
+    done = 0
+    for number, line in enumerate(handle, start=1):
+        done += len(line)
+        if number % PROGRESS_EVERY_LINES == 0:
+            progress(done)
+        yield line
+    progress(done)
+
+
+def _events(
+    source: str | Path | BinaryIO, report: ReadReport, progress: ProgressCallback | None
+) -> Iterator[Event]:
+    """The trace's events; with ``progress``, a file's read position is reported as it goes."""
+    if progress is None or str(source) == "-" or not isinstance(source, str | Path):
+        yield from read_events(source, report)
+        return
+    with open(source, "rb") as handle:
+        yield from iter_events(_lines_counting_bytes(handle, progress), report)
+
+
 async def ingest(
-    source: str | Path | BinaryIO, config: AdaptiveConfig, *, export: bool = False
+    source: str | Path | BinaryIO,
+    config: AdaptiveConfig,
+    *,
+    export: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> IngestSummary:
     """Stream a trace into a runtime built from ``config`` and wait until all is stored.
 
     With ``export``, the state export (``adaptive state export`` shape) is
     taken before the runtime closes, so even the memory backend can be checked.
+    ``progress`` (files only) hears how many bytes were read, for a progress bar.
     """
     report = ReadReport()
     started = time.perf_counter()
     runtime = AdaptiveRuntime(config)
     async with runtime:
-        for event in read_events(source, report):
+        for event in _events(source, report, progress):
             await runtime.emit(event)
         await runtime.wait_for_idle()
         state = await export_state(runtime.backend, config.agent_id) if export else None

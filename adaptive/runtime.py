@@ -10,11 +10,25 @@ from adaptive.config import AdaptiveConfig
 from adaptive.drain import Drain, RunAccumulator
 from adaptive.events.model import Event
 from adaptive.hot_cache import HotCache
+from adaptive.intercepts.agent_hints import AgentHintsInjector
+from adaptive.intercepts.cohort_gate import CohortGate, LocalCohortGate
+from adaptive.intercepts.warm_first import WarmFirstIntercept
 from adaptive.learners import Learner, build_learners
+from adaptive.maintenance import BackgroundMaintenanceQueue, MaintenanceSequenceKey
 from adaptive.storage.factory import create_backend
 from adaptive.storage.protocol import StorageBackend
 
 logger = logging.getLogger(__name__)
+
+
+HOT_CACHE_REFRESH = "refresh_hot_cache"
+
+
+def cohort_gate_for(backend: StorageBackend) -> CohortGate:
+    """Cluster-wide gates when the backend can share them (Redis, tiered), else in-process."""
+    shared = getattr(backend, "cohort_gate", None)
+    gate = shared() if callable(shared) else None
+    return gate if gate is not None else LocalCohortGate()
 
 
 class AdaptiveRuntime:
@@ -23,6 +37,11 @@ class AdaptiveRuntime:
     Use as ``async with AdaptiveRuntime(config) as runtime:``; ``emit`` events,
     ``wait_for_idle`` to let learning catch up, and leave the block (or call
     ``close``) to store everything still buffered.
+
+    The hot path reads ``warm_first`` (tool scheduling) and ``agent_hints``
+    (LLM request hints); both see only the in-process hot cache. Background
+    work (hot-cache refreshes, events a bridge could not hand over at once)
+    runs on ``maintenance``, which ``close`` drains before the drain itself.
     """
 
     def __init__(
@@ -48,6 +67,11 @@ class AdaptiveRuntime:
             max_buffered_runs=drain_config.max_buffered_runs,
             close_timeout=drain_config.close_timeout_s,
         )
+        self.warm_first = WarmFirstIntercept(self.hot_cache, self.config.tool_parallelism.mode)
+        self.agent_hints = AgentHintsInjector(
+            self.hot_cache, self.config.adaptive_hints, scale=self.config.sensitivity_scale
+        )
+        self.maintenance = BackgroundMaintenanceQueue()
         self._started = False
 
     async def start(self) -> None:
@@ -55,10 +79,25 @@ class AdaptiveRuntime:
         if self._started:
             return
         await self.backend.open()
+        if self.maintenance.closed:  # started again after close()
+            self.maintenance = BackgroundMaintenanceQueue()
+        self.warm_first.gate = cohort_gate_for(self.backend)
         if self.config.agent_id is not None:
             await self.seed_hot_cache(self.config.agent_id)
         self.drain.start()
         self._started = True
+
+    async def refresh_hot_cache(self) -> None:
+        """Queue a re-seed of the hot cache from the backend (what other processes learned).
+
+        Runs in the background; ``maintenance.flush(purpose="refresh_hot_cache")``
+        waits for it and raises its error, if any.
+        """
+        agent_id = self.config.agent_id
+        if agent_id is None:
+            return
+        key = MaintenanceSequenceKey(agent_id, agent_id, HOT_CACHE_REFRESH)
+        await self.maintenance.submit(key, lambda: self.seed_hot_cache(agent_id))
 
     async def seed_hot_cache(self, agent_id: str) -> None:
         """Load what the backend already learned for an agent into the hot cache."""
@@ -92,15 +131,20 @@ class AdaptiveRuntime:
     async def close(self) -> None:
         """Flush and stop the drain, then close the backend.
 
-        Raises ``RunsNotStoredError`` when completed runs could not be stored.
+        Background work queued before is finished first. Raises
+        ``RunsNotStoredError`` when completed runs could not be stored, and
+        ``MaintenanceJobsFailedError`` when background jobs failed unreported.
         """
         if not self._started:
             return
         self._started = False
         try:
-            await self.drain.close()
+            await self.maintenance.close()
         finally:
-            await self.backend.close()
+            try:
+                await self.drain.close()
+            finally:
+                await self.backend.close()
 
     async def __aenter__(self) -> AdaptiveRuntime:
         await self.start()

@@ -66,3 +66,16 @@ def test_tiered_backend_without_its_tiers_is_a_config_error() -> None:
     tiered = StateConfig(backend=BackendSpec(kind=BackendKind.TIERED))
     with pytest.raises(ConfigError, match=r"needs state\.backend\.config\.durable"):
         AdaptiveRuntime(AdaptiveConfig(state=tiered))
+
+
+async def test_cohort_gates_are_shared_through_redis_and_local_otherwise(
+    redis_url: str, sqlite_url: str
+) -> None:
+    from adaptive.intercepts.cohort_gate import LocalCohortGate, RedisCohortGate
+
+    on_redis = AdaptiveRuntime(AdaptiveConfig(agent_id="gates").with_backend_url(redis_url))
+    on_sqlite = AdaptiveRuntime(AdaptiveConfig(agent_id="gates").with_backend_url(sqlite_url))
+    async with on_redis, on_sqlite:
+        assert isinstance(on_redis.warm_first.gate, RedisCohortGate)
+        assert on_redis.warm_first.gate.key_prefix == redis_url.split("key_prefix=")[1]
+        assert isinstance(on_sqlite.warm_first.gate, LocalCohortGate)

@@ -19,11 +19,13 @@ its cohort for long.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from uuid import UUID, uuid4
 
-from redis.asyncio import Redis
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 WARM_FIRST_MAX_WAIT_S = 0.150
 """The longest a follower waits for its primer (NeMo Relay's 150 ms)."""
@@ -96,19 +98,25 @@ class RedisCohortGate:
 
     def __init__(
         self,
-        client: Redis,
+        client: Redis | Callable[[], Redis],
         key_prefix: str = "nemo_relay:",
         *,
         primer_ttl_s: float = 30.0,
         release_ttl_s: float = 1.0,
         release_tokens: int = 64,
     ) -> None:
-        self.client = client
+        self._client = client
         self.key_prefix = key_prefix
         self.primer_ttl_ms = int(primer_ttl_s * 1000)
         self.release_ttl_ms = int(release_ttl_s * 1000)
         self.release_tokens = release_tokens
         self.process_token = uuid4().hex
+
+    @property
+    def client(self) -> Redis:
+        """The client, resolved per call when given as a callable (a backend opened later)."""
+        client = self._client
+        return client() if callable(client) else client
 
     def _gate_key(self, cohort: str) -> str:
         return f"{self.key_prefix}cohort_gate:{cohort}"
@@ -131,5 +139,18 @@ class RedisCohortGate:
             await pipe.execute()
 
     async def wait(self, cohort: str, max_wait: float = WARM_FIRST_MAX_WAIT_S) -> bool:
-        popped = await self.client.blpop([self._release_key(cohort)], timeout=max_wait)
+        """Block on the release list, capped here rather than by the server.
+
+        Redis checks blocked clients' timeouts on its server tick (every 100 ms at
+        the default ``hz 10``), so a server-side 150 ms timeout can stretch to
+        250 ms. The client stops waiting at ``max_wait`` instead; redis-py drops
+        the connection the cancelled BLPOP was on, and the server's own (later)
+        timeout frees the key should the disconnect be slow.
+        """
+        release_key = self._release_key(cohort)
+        try:
+            async with asyncio.timeout(max_wait):
+                popped = await self.client.blpop([release_key], timeout=max_wait + 1.0)
+        except TimeoutError:
+            return False
         return popped is not None

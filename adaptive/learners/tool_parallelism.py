@@ -3,37 +3,64 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 from adaptive.acg.canonical import sha256_hex
 from adaptive.hot_cache import HotCache
 from adaptive.learners.base import LearnerUpdate
 from adaptive.plan import ExecutionPlan, MetadataEnvelope, ParallelGroup, ParallelHint
-from adaptive.records import CallKind, RunRecord
+from adaptive.records import CallKind, CallRecord, RunRecord
 from adaptive.storage.protocol import StateChanges, StateReader
 
 Cohort = tuple[str, ...]
 
 
-def observed_cohorts(run: RunRecord) -> list[Cohort]:
-    """Sorted, distinct sets of tool names whose spans overlapped in a run.
+@dataclass(frozen=True)
+class CohortObservation:
+    """One step of the sweep that found overlap: a tool call started while others ran.
+
+    ``members`` are indexes into the run's ``calls``: the calls still running
+    and ``starter``, the call whose start formed the cohort.
+    """
+
+    starter: int
+    members: tuple[int, ...]
+    tool_names: Cohort
+    """The members' names, sorted: the cohort as the plan records it."""
+
+
+def cohort_observations(calls: Sequence[CallRecord]) -> list[CohortObservation]:
+    """Every point of the sweep (DESIGN §5.1) at which a tool call started beside others.
 
     Sweep over finished tool calls by start time; a call that ends exactly
-    when another starts does not overlap it.
+    when another starts does not overlap it. Storage keeps, per call, the
+    cohort it formed and the widest one it was part of, so analytics group on
+    the very cohorts the learner learns from.
     """
-    calls = sorted(
-        (call for call in run.calls if call.kind is CallKind.TOOL and call.ended_at is not None),
-        key=lambda call: call.started_at,
+    spans = sorted(
+        (
+            (call.started_at, index, call.ended_at)
+            for index, call in enumerate(calls)
+            if call.kind is CallKind.TOOL and call.ended_at is not None
+        ),
+        key=lambda span: span[0],
     )
-    active: list[tuple[str, int]] = []
-    cohorts: set[Cohort] = set()
-    for call in calls:
-        assert call.ended_at is not None
-        active = [(name, ended) for name, ended in active if ended > call.started_at]
+    active: list[tuple[int, int]] = []
+    observations: list[CohortObservation] = []
+    for started_at, index, ended_at in spans:
+        active = [(member, end) for member, end in active if end > started_at]
         if active:
-            cohorts.add(tuple(sorted([*(name for name, _ in active), call.name])))
-        active.append((call.name, call.ended_at))
-    return sorted(cohorts)
+            members = (*(member for member, _ in active), index)
+            names = tuple(sorted(calls[member].name for member in members))
+            observations.append(CohortObservation(index, members, names))
+        active.append((index, ended_at))
+    return observations
+
+
+def observed_cohorts(run: RunRecord) -> list[Cohort]:
+    """Sorted, distinct sets of tool names whose spans overlapped in a run."""
+    return sorted({observation.tool_names for observation in cohort_observations(run.calls)})
 
 
 def group_id_for(tool_names: Sequence[str]) -> str:

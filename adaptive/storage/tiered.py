@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID
 
 from adaptive.errors import StorageError
+from adaptive.intercepts.cohort_gate import CohortGate
 from adaptive.plan import ExecutionPlan
 from adaptive.records import RunRecord
 from adaptive.storage.protocol import StateChanges, StorageBackend, UnitOfWork
@@ -74,6 +75,12 @@ class TieredBackend:
         self.hot = hot
         self.hot_stale = True
         self.copy_failures = 0
+
+    def cohort_gate(self) -> CohortGate | None:
+        """The hot backend's shared gates (cohort gates live in Redis, never in SQL)."""
+        shared = getattr(self.hot, "cohort_gate", None)
+        gate: CohortGate | None = shared() if callable(shared) else None
+        return gate
 
     async def open(self) -> None:
         await self.durable.open()

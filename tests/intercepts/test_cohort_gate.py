@@ -23,6 +23,7 @@ from adaptive.intercepts import (
 from adaptive.storage.redis import RedisBackend
 
 SLACK_S = 0.1  # scheduling and round-trip slack on a busy 2-core machine
+CAP_SLACK_S = 0.05  # the cap is a client-side timer: well under Redis's 100 ms server tick
 
 
 def test_cohort_key_names_root_parent_and_group() -> None:
@@ -131,10 +132,12 @@ async def test_followers_of_a_dead_primer_wait_no_longer_than_the_cap(redis_url:
     try:
         gate = RedisCohortGate(client, backend.settings.key_prefix)
         assert await gate.join(cohort) is CohortRole.FOLLOWER
-        started = time.monotonic()
-        assert not await gate.wait(cohort)
-        waited = time.monotonic() - started
-        assert WARM_FIRST_MAX_WAIT_S - 0.01 <= waited < WARM_FIRST_MAX_WAIT_S + SLACK_S
+        for _ in range(3):  # Redis's own blocking timeout would overshoot by up to its 100 ms tick
+            started = time.monotonic()
+            assert not await gate.wait(cohort)
+            waited = time.monotonic() - started
+            assert WARM_FIRST_MAX_WAIT_S - 0.01 <= waited < WARM_FIRST_MAX_WAIT_S + CAP_SLACK_S
+        assert await client.ping()  # the client stays usable after an abandoned BLPOP
         assert await client.pttl(f"{backend.settings.key_prefix}cohort_gate:{cohort}") > 0
     finally:
         await client.aclose()

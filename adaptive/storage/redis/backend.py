@@ -48,6 +48,7 @@ from redis.asyncio import Redis
 
 from adaptive.acg import PromptIR, StabilityAnalysisResult
 from adaptive.errors import ConfigError, StorageError, StorageUnavailableError
+from adaptive.intercepts.cohort_gate import RedisCohortGate
 from adaptive.plan import ExecutionPlan
 from adaptive.records import RunRecord
 from adaptive.storage.keys import acg_key_belongs_to
@@ -147,6 +148,10 @@ class RedisBackend:
         if self._client is None:
             raise StorageError(f"{self!r} is not open; call open() first")
         return self._client
+
+    def cohort_gate(self) -> RedisCohortGate:
+        """Warm-first cohort gates shared by every process on this Redis and prefix."""
+        return RedisCohortGate(lambda: self.client, self.settings.key_prefix)
 
     async def open(self) -> None:
         if self._client is not None:

@@ -12,6 +12,16 @@ by digest and text together: ``runs.c.agent_digest == text_digest(agent)``
 finds the rows through the index, ``runs.c.agent_id == agent`` keeps the
 query exact.
 
+Analytics (``adaptive.analytics``) read ``runs`` and ``calls`` through
+covering indexes (``INCLUDE`` on PostgreSQL) restricted to the rows each
+query reads, so a time-window query walks narrow index ranges and never
+touches the wide rows with their JSON documents. Those indexes carry
+``*_key`` columns instead of digests: the first 8 bytes of the digest as a
+signed 64-bit integer (``text_key``), a quarter of the width, which is what
+decides how long a scan over millions of entries takes. Two texts sharing a
+key (odds about n²/2⁶⁵ for n distinct texts, 3·10⁻⁸ for a million) would be
+counted together by analytics; every lookup outside analytics stays exact.
+
 Schema changes go through Alembic revisions in ``migrations/``; the test
 suite checks that these models and the migrations describe the same schema.
 """
@@ -36,6 +46,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -52,6 +63,9 @@ DIGEST_BYTES: Final = 32
 
 LEARNER_STATE_KINDS: Final = ("plan", "trie", "accumulators")
 
+COHORT_SEPARATOR: Final = "|"
+"""Joins a cohort's sorted tool names in ``calls.cohort_tools``, as its plan group id does."""
+
 
 def text_digest(value: str) -> bytes:
     """The indexed stand-in for an unbounded text value (SHA-256 of its UTF-8 bytes).
@@ -59,6 +73,20 @@ def text_digest(value: str) -> bytes:
     PostgreSQL computes the same value as ``sha256(convert_to(value, 'UTF8'))``.
     """
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
+
+
+def text_key(value: str) -> int:
+    """The compact analytics stand-in for a text: its digest's first 8 bytes, signed."""
+    return digest_key(text_digest(value))
+
+
+def digest_key(digest: bytes) -> int:
+    """``text_key`` from an already computed digest ``d``.
+
+    PostgreSQL computes the same value as
+    ``('x' || encode(substr(d, 1, 8), 'hex'))::bit(64)::bigint``.
+    """
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 class Base(DeclarativeBase):
@@ -100,13 +128,36 @@ class Run(Base):
     llm_call_count: Mapped[int] = mapped_column(Integer)
     tool_call_count: Mapped[int] = mapped_column(Integer)
     status: Mapped[str]
+    """``open`` (no end yet) or ``completed``; whether it failed is ``end_status``."""
     extra: Mapped[dict[str, Any] | None]
     """Fields of the run this version of adaptive does not know (newer NeMo Relay)."""
+    end_status: Mapped[str | None]
+    """The record's ``status``: ``error`` when the agent scope ended with an error."""
+    agent_key: Mapped[int | None] = mapped_column(BigInteger)
+    """``text_key(agent_id)``, for analytics (written by every writer, filled in by 0002)."""
 
     __table_args__ = (
         Index(None, "agent_digest", "started_at"),
         Index(None, "agent_digest", "seq"),
         CheckConstraint("status IN ('open', 'completed')", name="status"),
+        Index(
+            "ix_runs_analytics_by_start",
+            "started_at",
+            postgresql_include=[
+                "agent_key",
+                "started_at_ns",
+                "duration_ms",
+                "call_count",
+                "end_status",
+            ],
+        ),
+        Index(
+            "ix_runs_analytics_by_duration",
+            "duration_ms",
+            postgresql_include=["started_at", "agent_key"],
+            postgresql_where=text("duration_ms IS NOT NULL"),
+            sqlite_where=text("duration_ms IS NOT NULL"),
+        ),
     )
 
 
@@ -140,11 +191,53 @@ class Call(Base):
     annotated_response: Mapped[dict[str, Any] | None]
     extra: Mapped[dict[str, Any] | None]
     """Fields of the call this version of adaptive does not know (newer NeMo Relay)."""
+    status: Mapped[str | None]
+    """The record's ``status``: ``error`` when the call's end event reported a failure."""
+    cohort_tools: Mapped[str | None]
+    """The cohort (DESIGN §5.1) this tool call's start formed with the tool calls still
+    running: their sorted names joined by ``|``; ``NULL`` when none was running."""
+    cohort_width: Mapped[int | None] = mapped_column(Integer)
+    """How many calls ``cohort_tools`` names."""
+    fanout_width: Mapped[int | None] = mapped_column(Integer)
+    """The widest cohort this tool call was part of; ``NULL``: it overlapped no other."""
+    agent_key: Mapped[int | None] = mapped_column(BigInteger)
+    name_key: Mapped[int | None] = mapped_column(BigInteger)
+    model_key: Mapped[int | None] = mapped_column(BigInteger)
+    cohort_key: Mapped[int | None] = mapped_column(BigInteger)
+    """``text_key`` of ``agent_id``, ``name``, ``model_name`` and ``cohort_tools``."""
 
     __table_args__ = (
-        Index(None, "name_digest", "kind"),
-        Index(None, "model_digest"),
-        Index(None, "agent_digest", "started_at"),
+        Index(
+            "ix_calls_analytics_tools",
+            "name_key",
+            "started_at",
+            postgresql_include=["agent_key", "duration_ms", "fanout_width", "status"],
+            postgresql_where=text("kind = 'tool'"),
+            sqlite_where=text("kind = 'tool'"),
+        ),
+        Index(
+            "ix_calls_analytics_llm",
+            "model_key",
+            "started_at",
+            postgresql_include=[
+                "agent_key",
+                "duration_ms",
+                "status",
+                "prompt_tokens",
+                "output_tokens",
+                "total_tokens",
+            ],
+            postgresql_where=text("kind = 'llm'"),
+            sqlite_where=text("kind = 'llm'"),
+        ),
+        Index(
+            "ix_calls_analytics_cohorts",
+            "cohort_key",
+            "started_at",
+            postgresql_include=["agent_key", "cohort_width", "run_id"],
+            postgresql_where=text("cohort_key IS NOT NULL"),
+            sqlite_where=text("cohort_key IS NOT NULL"),
+        ),
     )
 
 
@@ -204,6 +297,8 @@ class AcgObservation(Base):
     agent_id: Mapped[str]
     ir_id: Mapped[UUID]
     payload: Mapped[dict[str, Any]]
+    observed_at: Mapped[datetime | None]
+    """When the observation was made (its ``created_at``), for windowed analytics."""
 
 
 class AcgStability(Base):
@@ -220,6 +315,10 @@ class AcgStability(Base):
     total_observations: Mapped[int] = mapped_column(Integer)
     payload: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime]
+    stable_blocks: Mapped[int] = mapped_column(Integer, server_default="0")
+    semi_stable_blocks: Mapped[int] = mapped_column(Integer, server_default="0")
+    variable_blocks: Mapped[int] = mapped_column(Integer, server_default="0")
+    """How many of the result's span scores fall in each class."""
 
     __table_args__ = (Index(None, "agent_digest"),)
 

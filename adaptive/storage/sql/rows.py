@@ -4,6 +4,9 @@ A record reads back with the same wire JSON it was written with: optional
 fields that were omitted stay omitted (they are SQL ``NULL``), timestamps
 keep their nanoseconds (the ``*_ns`` columns; the timestamp columns are for
 SQL), and fields a newer NeMo Relay added live in the ``extra`` column.
+
+Some columns are derived for analytics only and never read back: durations,
+call counts, and each tool call's parallel cohort (``cohort_columns``).
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from uuid import UUID
 
 from sqlalchemy import Row
 
+from adaptive.learners.tool_parallelism import cohort_observations
 from adaptive.records import CallKind, CallRecord, RunRecord
-from adaptive.storage.sql.models import text_digest
+from adaptive.storage.sql.models import COHORT_SEPARATOR, digest_key, text_digest, text_key
 from adaptive.timestamps import to_datetime, whole_millis_between
 
 JsonObject = dict[str, Any]
@@ -47,17 +51,59 @@ def run_row(run: RunRecord, agent_digest: bytes) -> JsonObject:
         "tool_call_count": len(calls) - llm_calls,
         "status": "open" if ended_at is None else "completed",
         "extra": run.__pydantic_extra__ or None,
+        "end_status": run.status,
+        "agent_key": digest_key(agent_digest),
     }
 
 
 def call_rows(run: RunRecord, agent_digest: bytes) -> list[JsonObject]:
     """The ``calls`` rows of a record, one per call, in call order."""
-    return [_call_row(run, position, call, agent_digest) for position, call in enumerate(run.calls)]
+    agent_key = digest_key(agent_digest)
+    rows = [
+        _call_row(run, position, call, agent_digest, agent_key)
+        for position, call in enumerate(run.calls)
+    ]
+    for position, columns in cohort_columns(run.calls).items():
+        rows[position].update(columns)
+    return rows
 
 
-def _call_row(run: RunRecord, position: int, call: CallRecord, agent_digest: bytes) -> JsonObject:
+NO_COHORT: Final = {"cohort_tools": None, "cohort_key": None, "cohort_width": None}
+"""The cohort columns of a call that overlapped no other tool call (with ``fanout_width``)."""
+
+
+def cohort_columns(calls: Sequence[CallRecord]) -> dict[int, JsonObject]:
+    """The parallel cohorts each call took part in, as the learner sees them (DESIGN §5.1).
+
+    Keyed by position, for the calls that overlapped another tool call only.
+    ``cohort_*``: the cohort the call's start formed with the tool calls still
+    running (one sweep step; the distinct ones of a run are exactly what the
+    tool-parallelism learner merges into the plan), or ``None`` for the call
+    that was already running. ``fanout_width``: the widest cohort the call
+    was a member of, so "ran in parallel" is ``fanout_width IS NOT NULL``.
+    Stored once at write time, these make fan-out and parallel-share
+    analytics plain ``GROUP BY`` queries.
+    """
+    columns: dict[int, JsonObject] = {}
+    for observation in cohort_observations(calls):
+        width = len(observation.members)
+        tools = COHORT_SEPARATOR.join(observation.tool_names)
+        for member in observation.members:
+            entry = columns.setdefault(member, {**NO_COHORT, "fanout_width": width})
+            entry["fanout_width"] = max(entry["fanout_width"], width)
+        columns[observation.starter].update(
+            cohort_tools=tools, cohort_key=text_key(tools), cohort_width=width
+        )
+    return columns
+
+
+def _call_row(
+    run: RunRecord, position: int, call: CallRecord, agent_digest: bytes, agent_key: int
+) -> JsonObject:
     ended_at = call.ended_at
     model_name = call.model_name
+    model_digest = None if model_name is None else text_digest(model_name)
+    name_digest = text_digest(call.name)
     snapshot = call.metadata_snapshot
     return {
         "run_id": run.id,
@@ -66,7 +112,7 @@ def _call_row(run: RunRecord, position: int, call: CallRecord, agent_digest: byt
         "agent_id": run.agent_id,
         "kind": call.kind.value,
         "name": call.name,
-        "name_digest": text_digest(call.name),
+        "name_digest": name_digest,
         "started_at": to_datetime(call.started_at),
         "started_at_ns": call.started_at,
         "ended_at": None if ended_at is None else to_datetime(ended_at),
@@ -75,7 +121,7 @@ def _call_row(run: RunRecord, position: int, call: CallRecord, agent_digest: byt
         if ended_at is None
         else whole_millis_between(call.started_at, ended_at),
         "model_name": model_name,
-        "model_digest": None if model_name is None else text_digest(model_name),
+        "model_digest": model_digest,
         "prompt_tokens": call.prompt_tokens,
         "output_tokens": call.output_tokens,
         "total_tokens": call.total_tokens,
@@ -84,6 +130,12 @@ def _call_row(run: RunRecord, position: int, call: CallRecord, agent_digest: byt
         "annotated_request": call.annotated_request,
         "annotated_response": call.annotated_response,
         "extra": call.__pydantic_extra__ or None,
+        "status": call.status,
+        "agent_key": agent_key,
+        "name_key": digest_key(name_digest),
+        "model_key": None if model_digest is None else digest_key(model_digest),
+        "fanout_width": None,
+        **NO_COHORT,
     }
 
 
@@ -97,6 +149,8 @@ def run_from_rows(run: Row[Any], calls: Iterable[Row[Any]]) -> RunRecord:
     }
     if run.ended_at_ns is not None:
         wire["ended_at"] = run.ended_at_ns
+    if run.end_status is not None:
+        wire["status"] = run.end_status
     return RunRecord.model_validate(_with_extra(wire, run.extra))
 
 

@@ -22,6 +22,7 @@ ones, one upsert of the windows' ``seq`` ranges.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
-from adaptive.acg import PromptIR, StabilityAnalysisResult
+from adaptive.acg import PromptIR, StabilityAnalysisResult, StabilityClass
 from adaptive.errors import StorageError
 from adaptive.plan import ExecutionPlan
 from adaptive.records import RunRecord
@@ -52,8 +53,10 @@ from adaptive.storage.sql.models import (
     learner_state,
     runs,
     text_digest,
+    text_key,
 )
 from adaptive.storage.sql.rows import call_rows, run_row
+from adaptive.timestamps import to_datetime
 from adaptive.trie import AccumulatorState, TrieEnvelope
 
 JsonObject = dict[str, Any]
@@ -86,7 +89,15 @@ def _statements(dialect: SqlDialect) -> _Statements:
         upsert_stability=dialect.upsert(
             acg_stability,
             ["key_digest"],
-            ["stable_prefix_length", "total_observations", "payload", "updated_at"],
+            [
+                "stable_prefix_length",
+                "total_observations",
+                "stable_blocks",
+                "semi_stable_blocks",
+                "variable_blocks",
+                "payload",
+                "updated_at",
+            ],
         ).returning(stability.acg_key, stability.version),
         upsert_windows=dialect.upsert(
             acg_windows, ["key_digest"], ["first_seq", "next_seq", "updated_at"]
@@ -94,9 +105,19 @@ def _statements(dialect: SqlDialect) -> _Statements:
     )
 
 
+def block_counts(result: StabilityAnalysisResult) -> dict[str, int]:
+    """The ``acg_stability`` columns counting span scores per class, for analytics."""
+    counts = Counter(score.classification for score in result.scores)
+    return {
+        "stable_blocks": counts[StabilityClass.STABLE],
+        "semi_stable_blocks": counts[StabilityClass.SEMI_STABLE],
+        "variable_blocks": counts[StabilityClass.VARIABLE],
+    }
+
+
 def lock_key(agent_id: str) -> int:
     """The signed 64-bit advisory-lock key of an agent (first 8 bytes of its digest)."""
-    return int.from_bytes(text_digest(agent_id)[:8], "big", signed=True)
+    return text_key(agent_id)
 
 
 def possible_owners(acg_key: str) -> list[str]:
@@ -306,6 +327,7 @@ class SqlUnitOfWork:
                 "version": 1,
                 "stable_prefix_length": result.stable_prefix_length,
                 "total_observations": result.total_observations,
+                **block_counts(result),
                 "payload": result.to_wire(),
                 "updated_at": now,
             }
@@ -395,7 +417,13 @@ class SqlUnitOfWork:
         if wire is None:
             wire = wire_of[id(ir)] = ir.to_wire()
             self._written_observations.append(ir)
-        return {**self._owned_by(key, digest), "seq": seq, "ir_id": ir.ir_id, "payload": wire}
+        return {
+            **self._owned_by(key, digest),
+            "seq": seq,
+            "ir_id": ir.ir_id,
+            "payload": wire,
+            "observed_at": to_datetime(ir.created_at),
+        }
 
     @staticmethod
     def _check_version(read: int | None, written: int, what: str) -> None:

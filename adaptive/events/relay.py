@@ -1,0 +1,354 @@
+"""The live NeMo Relay bridge: one call plugs an ``AdaptiveRuntime`` into a Relay process.
+
+``await RelayBridge.attach(runtime)`` registers, under one name:
+
+- a subscriber: NeMo Relay delivers events on its own thread; the callback
+  only converts the event and hands it to the runtime's event loop
+  (``call_soon_threadsafe``), so it never blocks NeMo Relay. Events that find
+  the drain's queue full wait in the bridge's backlog, which a maintenance
+  job feeds to the drain; nothing is dropped while the loop runs;
+- a tool-execution intercept running the warm-first scheduler (in
+  ``inject_hints`` mode it records each grouped tool's learned parallel hint
+  as an ``adaptive.parallel_hint`` mark after the tool ends);
+- an LLM request intercept injecting agent hints.
+
+Scope identity comes from NeMo Relay's scope stack: the top scope handle
+(the scope a tool fans out from) and the propagation context's root uuid.
+Scope names, parents and metadata above the top scope come from the events
+already delivered, which is what the scope depth and manual overrides need.
+
+Install with the ``relay`` extra: ``pip install 'adaptive-runtime[relay]'``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from adaptive.config import ToolParallelismMode
+from adaptive.errors import AdaptiveError, ConfigError
+from adaptive.events.model import Event, ScopeCategory, ScopeType
+from adaptive.intercepts.agent_hints import LlmCallSite
+from adaptive.intercepts.warm_first import ToolScope
+from adaptive.maintenance import MaintenanceSequenceKey
+
+if TYPE_CHECKING:
+    import nemo_relay
+
+    from adaptive.runtime import AdaptiveRuntime
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_NAME = "adaptive"
+MANUAL_SENSITIVITY_KEY = ("nemo_relay_adaptive", "latency_sensitivity")
+"""Where NeMo Relay keeps a scope's manual latency sensitivity in its metadata."""
+PARALLEL_HINT_MARK = "adaptive.parallel_hint"
+PATH_SCOPES = frozenset({ScopeType.AGENT.value, ScopeType.FUNCTION.value})
+MAX_SCOPE_DEPTH = 256
+
+
+def _import_relay() -> Any:
+    try:
+        import nemo_relay
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ConfigError(
+            "the NeMo Relay bridge needs the nemo-relay package: "
+            "pip install 'adaptive-runtime[relay]'"
+        ) from error
+    return nemo_relay
+
+
+@dataclass(slots=True)
+class _OpenScope:
+    name: str
+    category: str
+    parent: UUID | None
+    manual_sensitivity: int | None
+
+
+def _manual_sensitivity(metadata: Any) -> int | None:
+    section = metadata.get(MANUAL_SENSITIVITY_KEY[0]) if isinstance(metadata, dict) else None
+    value = section.get(MANUAL_SENSITIVITY_KEY[1]) if isinstance(section, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _max(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    return a if b is None else max(a, b)
+
+
+class RelayBridge:
+    """An ``AdaptiveRuntime`` attached to the NeMo Relay runtime of this process."""
+
+    def __init__(self, runtime: AdaptiveRuntime, *, name: str = DEFAULT_NAME) -> None:
+        self.runtime = runtime
+        self.name = name
+        self.relay = _import_relay()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.events_received = 0
+        self.events_dropped = 0
+        self.events_delayed = 0
+        """Events that found the drain's queue full and waited in the backlog."""
+        self.conversion_errors = 0
+        self._scopes: dict[UUID, _OpenScope] = {}
+        self._overrides: dict[UUID, int] = {}
+        self._backlog: deque[Event] = deque()
+        self._inbox: deque[str] = deque()
+        self._inbox_scheduled = False
+        self._attached = False
+        self._backlog_key = MaintenanceSequenceKey(
+            runtime.config.agent_id or "*", f"relay-bridge:{name}", "deliver_events"
+        )
+        self._marks_hints = runtime.config.tool_parallelism.mode is ToolParallelismMode.INJECT_HINTS
+        self._path_scope_types = (self.relay.ScopeType.Agent, self.relay.ScopeType.Function)
+
+    @classmethod
+    async def attach(cls, runtime: AdaptiveRuntime, *, name: str = DEFAULT_NAME) -> RelayBridge:
+        """Start ``runtime`` if needed and register the bridge with NeMo Relay."""
+        bridge = cls(runtime, name=name)
+        await runtime.start()
+        bridge._register()
+        return bridge
+
+    async def __aenter__(self) -> RelayBridge:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.detach()
+
+    def _register(self) -> None:
+        relay = self.relay
+        config = self.runtime.config
+        self.loop = asyncio.get_running_loop()
+        relay.subscribers.register(self.name, self._on_event)
+        try:
+            relay.intercepts.register_tool_execution(
+                self.name, config.tool_parallelism.priority, self._tool_execution
+            )
+            relay.intercepts.register_llm_request(
+                self.name,
+                config.adaptive_hints.priority,
+                config.adaptive_hints.break_chain,
+                self._llm_request,
+            )
+        except BaseException:
+            self._deregister()
+            raise
+        self._attached = True
+
+    def _deregister(self) -> None:
+        relay = self.relay
+        relay.subscribers.deregister(self.name)
+        relay.intercepts.deregister_tool_execution(self.name)
+        relay.intercepts.deregister_llm_request(self.name)
+
+    async def detach(self) -> None:
+        """Deregister everything, then hand every event already emitted to the runtime.
+
+        The runtime stays open (its owner closes it); call
+        ``runtime.wait_for_idle()`` to wait for learning.
+        """
+        if not self._attached:
+            return
+        self._attached = False
+        self._deregister()
+        await self.relay.subscribers.flush_async()
+        self._drain_inbox()  # what NeMo Relay delivered before the flush returned
+        await self.runtime.maintenance.flush(scope_id=self._backlog_key.scope_id)
+
+    @property
+    def attached(self) -> bool:
+        return self._attached
+
+    # -- events: NeMo Relay's thread -> the runtime's loop --------------------
+
+    def _on_event(self, relay_event: Any) -> None:
+        """Runs on NeMo Relay's delivery thread: take the JSON, wake the loop once, return.
+
+        Events are parsed on the loop in batches: one wake-up per batch rather
+        than per event, and NeMo Relay's thread holds the GIL only for the
+        serialization it does natively.
+        """
+        try:
+            payload = relay_event.to_json()
+        except Exception:
+            self.conversion_errors += 1
+            logger.warning("NeMo Relay event could not be serialized; skipped", exc_info=True)
+            return
+        self._inbox.append(payload)
+        if self._inbox_scheduled:
+            return
+        self._inbox_scheduled = True
+        loop = self.loop
+        try:
+            if loop is None:
+                raise RuntimeError("bridge has no loop")
+            loop.call_soon_threadsafe(self._drain_inbox)
+        except RuntimeError:
+            self._inbox_scheduled = False
+            self.events_dropped += len(self._inbox)
+            self._inbox.clear()
+            logger.error("events arrived after the runtime's loop closed; dropped")
+
+    def _drain_inbox(self) -> None:
+        """On the runtime's loop: parse what arrived since the last wake-up, in order."""
+        self._inbox_scheduled = False
+        inbox = self._inbox
+        while inbox:
+            payload = inbox.popleft()
+            try:
+                event = Event.model_validate_json(payload)
+            except ValueError:
+                self.conversion_errors += 1
+                logger.warning("NeMo Relay event could not be read; skipped", exc_info=True)
+                continue
+            self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
+        """On the runtime's loop: track scopes, then queue the event for the drain."""
+        self.events_received += 1
+        if event.is_scope:
+            self._track_scope(event)
+        if self._backlog:
+            self.events_delayed += 1
+            self._backlog.append(event)
+            return
+        try:
+            self.runtime.emit_nowait(event)
+        except asyncio.QueueFull:
+            self.events_delayed += 1
+            self._backlog.append(event)
+            self._schedule_backlog()
+
+    def _schedule_backlog(self) -> None:
+        """Feed the backlog to the drain in the background, waiting for room as it goes."""
+        try:
+            self.runtime.maintenance.submit_nowait(self._backlog_key, self._drain_backlog)
+        except AdaptiveError:
+            # Queue full or closed: retry shortly; the backlog keeps every event.
+            asyncio.get_running_loop().call_later(0.01, self._schedule_backlog)
+
+    async def _drain_backlog(self) -> None:
+        backlog = self._backlog
+        while backlog:
+            await self.runtime.emit(backlog[0])
+            backlog.popleft()
+
+    def _track_scope(self, event: Event) -> None:
+        category = event.category or ""
+        if event.scope_category is ScopeCategory.START:
+            self._scopes[event.uuid] = _OpenScope(
+                event.name, category, event.parent_uuid, _manual_sensitivity(event.metadata)
+            )
+        elif event.scope_category is ScopeCategory.END:
+            self._scopes.pop(event.uuid, None)
+            self._overrides.pop(event.uuid, None)
+            if category == ScopeType.AGENT.value:
+                self.runtime.agent_hints.forget_run(str(event.uuid))
+
+    # -- scope identity ----------------------------------------------------------
+
+    def _top_scope(self) -> nemo_relay.ScopeHandle:
+        handle: nemo_relay.ScopeHandle = self.relay.scope.get_handle()
+        return handle
+
+    def _root_uuid(self, top: nemo_relay.ScopeHandle) -> str:
+        root = self.relay.capture_propagation_context().root_uuid
+        return str(root) if root else top.uuid
+
+    def tool_scope(self) -> ToolScope | None:
+        """The cohort identity of the tool call being intercepted."""
+        try:
+            top = self._top_scope()
+            return ToolScope(UUID(self._root_uuid(top)), UUID(top.uuid))
+        except Exception:
+            logger.debug("no scope identity for a tool call", exc_info=True)
+            return None
+
+    def set_latency_sensitivity(self, level: int) -> None:
+        """Manual latency sensitivity for LLM calls under the current scope (max wins)."""
+        if level < 0:
+            raise ValueError("latency sensitivity must be >= 0")
+        scope = UUID(self._top_scope().uuid)
+        self._overrides[scope] = max(level, self._overrides.get(scope, level))
+
+    def llm_call_site(self, call_name: str) -> LlmCallSite:
+        """Path, call index, depth and manual override for an LLM request about to go out."""
+        top = self._top_scope()
+        top_uuid = UUID(top.uuid)
+        depth = 1 if top.scope_type in self._path_scope_types else 0
+        manual = _max(_manual_sensitivity(top.metadata), self._overrides.get(top_uuid))
+        for scope_uuid, scope in self._ancestors(top.parent_uuid):
+            depth += scope.category in PATH_SCOPES
+            manual = _max(manual, _max(scope.manual_sensitivity, self._overrides.get(scope_uuid)))
+        return LlmCallSite(
+            path=(call_name,),
+            call_index=self.runtime.agent_hints.next_call_index(self._root_uuid(top), call_name),
+            agent_id=self.runtime.config.agent_id or top.name,
+            scope_depth=depth,
+            manual_sensitivity=manual,
+        )
+
+    def _ancestors(self, parent: str | None) -> Iterator[tuple[UUID, _OpenScope]]:
+        """Open scopes above the top one, as far as their start events have arrived."""
+        current = UUID(parent) if parent else None
+        for _ in range(MAX_SCOPE_DEPTH):
+            scope = self._scopes.get(current) if current is not None else None
+            if current is None or scope is None:
+                return
+            yield current, scope
+            current = scope.parent
+
+    # -- intercepts ----------------------------------------------------------------
+
+    async def _tool_execution(
+        self,
+        context: nemo_relay.ToolExecutionContext,
+        next_call: Callable[[Any], Awaitable[nemo_relay.ToolExecutionResult[Any]]],
+    ) -> nemo_relay.ToolExecutionInterceptOutcome:
+        relay = self.relay
+        warm_first = self.runtime.warm_first
+        name = context.tool_name
+        args = context.args
+        downstream = await warm_first.run(name, self.tool_scope, lambda: next_call(args))
+        marks = []
+        hint = warm_first.parallel_hint(name) if self._marks_hints else None
+        if hint is not None:
+            marks.append(
+                relay.PendingMarkSpec(PARALLEL_HINT_MARK, data=hint.model_dump(mode="json"))
+            )
+        outcome: nemo_relay.ToolExecutionInterceptOutcome = relay.ToolExecutionInterceptOutcome(
+            downstream.result, marks, annotation=downstream.annotation
+        )
+        return outcome
+
+    def _llm_request(
+        self,
+        name: str,
+        request: nemo_relay.LLMRequest,
+        annotated: nemo_relay.AnnotatedLLMRequest | None,
+    ) -> nemo_relay.LLMRequestInterceptOutcome:
+        relay = self.relay
+        injector = self.runtime.agent_hints
+        try:
+            hints = injector.hints_for(self.llm_call_site(name))
+        except Exception:
+            logger.warning("agent hints lookup failed; request sent without hints", exc_info=True)
+            hints = None
+        if hints is None:
+            return relay.LLMRequestInterceptOutcome(request, annotated)  # type: ignore[no-any-return]
+        if annotated is not None:
+            _, extra = injector.inject({}, annotated.extra, hints)
+            annotated.extra = extra or {}
+            headers, _ = injector.inject(request.headers, None, hints)
+            new_request = relay.LLMRequest(headers, request.content)
+        else:
+            headers, content = injector.inject(request.headers, request.content, hints)
+            new_request = relay.LLMRequest(headers, content or {})
+        return relay.LLMRequestInterceptOutcome(new_request, annotated)  # type: ignore[no-any-return]

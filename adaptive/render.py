@@ -1,0 +1,56 @@
+"""Terminal renderings of stored runs and learned state.
+
+``adaptive plan show``, ``hints show``, ``runs show`` and the demo print the
+same objects; rendering them here keeps the command and the demo identical.
+"""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+
+from adaptive import inspection
+from adaptive.plan import ExecutionPlan
+from adaptive.records import RunRecord
+from adaptive.tabular import rows_table
+
+
+def plan_renderable(agent_id: str, plan: ExecutionPlan | None) -> RenderableType:
+    if plan is None:
+        return f"no plan learned for {agent_id} yet (no run had tools running in parallel)"
+    groups = inspection.plan_groups(plan)
+    return rows_table(inspection.ParallelGroupRow, groups, f"parallel tool groups of {agent_id}")
+
+
+def hints_renderable(view: inspection.HintsView) -> RenderableType:
+    parts: list[RenderableType] = []
+    if view.default_hints is None:
+        parts.append(f"no hints learned for {view.agent_id} yet (no completed LLM calls)")
+    else:
+        hints = view.default_hints
+        parts.append(rows_table(type(hints), [hints], f"default agent hints of {view.agent_id}"))
+        parts.append(
+            rows_table(inspection.PredictionRow, view.predictions, "trie predictions by path")
+        )
+    if view.lookup is not None:
+        lookup = view.lookup
+        found = [] if lookup.prediction is None else [lookup.prediction]
+        title = f"trie lookup: path {lookup.path}, call index {lookup.call_index}"
+        parts.append(rows_table(inspection.PredictionRow, found, title))
+    return Group(*parts)
+
+
+def stability_renderable(
+    agent_id: str, rows: list[inspection.ProfileStabilityRow]
+) -> RenderableType:
+    if not rows:
+        return f"no prompt-cache stability learned for {agent_id} yet (no annotated LLM requests)"
+    title = f"prompt-cache (ACG) stability per profile of {agent_id}"
+    return rows_table(inspection.ProfileStabilityRow, rows, title)
+
+
+def run_renderable(run: RunRecord) -> RenderableType:
+    summary = inspection.summarize_run(run)
+    return Group(
+        rows_table(inspection.RunSummary, [summary], f"run of {run.agent_id}"),
+        rows_table(inspection.CallRow, inspection.call_rows(run), "calls"),
+    )

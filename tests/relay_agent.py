@@ -1,0 +1,215 @@
+"""A scripted research agent running through the real NeMo Relay runtime.
+
+Each run: an agent scope ``planner``; an LLM call (stable system prompt and
+tool definitions, a variable question); ``search`` and ``fetch`` in parallel;
+``rank``; a second LLM call. Tools and the provider are local callables, so a
+run takes milliseconds plus ``tool_delay_s``.
+
+In-process use (the bridge tests) calls ``run_agent``. As a script it runs
+the agent with NeMo Relay's own native adaptive runtime on Redis, for the
+interop tests and the side-by-side benchmark (a separate process keeps NeMo
+Relay's global registrations out of the test process)::
+
+    python -m tests.relay_agent --redis-url redis://127.0.0.1:6379/0 \\
+        --key-prefix test: --runs 5 [--native] [--record events.jsonl]
+    python -m tests.relay_agent --runs 5 --bridge 'redis://127.0.0.1:6379/0?key_prefix=x:'
+
+and prints one JSON object: events seen, seconds, and the native runtime's
+validation report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nemo_relay
+
+AGENT = "planner"
+PROVIDER = "openai"
+MODEL = "demo-model"
+SYSTEM_PROMPT = (
+    "You are a research planner. Break the question into searches, fetch the best "
+    "sources, rank them, and answer with citations."
+)
+TOOL_NAMES = ("search", "fetch", "rank", "summarize", "cite")
+PARALLEL_TOOLS = ("search", "fetch")
+
+
+def tool_definitions() -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": name,
+                "description": f"{name} the sources",
+                "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+            },
+        }
+        for name in TOOL_NAMES
+    ]
+
+
+@dataclass
+class ProviderLog:
+    """What the provider callable received: headers and body of every request."""
+
+    requests: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+
+
+def make_provider(log: ProviderLog) -> Callable[[nemo_relay.LLMRequest], Any]:
+    async def provider(request: nemo_relay.LLMRequest) -> dict[str, Any]:
+        log.requests.append((dict(request.headers), dict(request.content)))
+        return {
+            "id": f"resp-{len(log.requests)}",
+            "model": MODEL,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "plan ready"},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 120, "completion_tokens": 24, "total_tokens": 144},
+        }
+
+    return provider
+
+
+def make_tool(delay_s: float) -> Callable[[Any], Any]:
+    async def tool(args: Any) -> nemo_relay.ToolExecutionResult[Any]:
+        await asyncio.sleep(delay_s)
+        return nemo_relay.ToolExecutionResult({"ok": True, "args": args})
+
+    return tool
+
+
+async def run_agent(
+    runs: int,
+    *,
+    provider_log: ProviderLog | None = None,
+    tool_delay_s: float = 0.0,
+    between_runs: Callable[[], Any] | None = None,
+) -> None:
+    """Run the scripted agent ``runs`` times, one run after the other."""
+    log = provider_log if provider_log is not None else ProviderLog()
+    provider = make_provider(log)
+    tool = make_tool(tool_delay_s)
+    codec = nemo_relay.codecs.OpenAIChatCodec()
+    tools = tool_definitions()
+    for index in range(runs):
+        with nemo_relay.scope.scope(AGENT, nemo_relay.ScopeType.Agent):
+            request = nemo_relay.LLMRequest(
+                {},
+                {
+                    "model": MODEL,
+                    "messages": [
+                        {"role": "system", "content": SYSTEM_PROMPT},
+                        {"role": "user", "content": f"question {index}"},
+                    ],
+                    "tools": tools,
+                },
+            )
+            await nemo_relay.llm.execute(
+                PROVIDER, request, provider, model_name=MODEL, codec=codec, response_codec=codec
+            )
+            await asyncio.gather(
+                *(nemo_relay.tools.execute(name, {"q": index}, tool) for name in PARALLEL_TOOLS)
+            )
+            await nemo_relay.tools.execute("rank", {"q": index}, tool)
+            await nemo_relay.llm.execute(
+                PROVIDER, request, provider, model_name=MODEL, codec=codec, response_codec=codec
+            )
+        if between_runs is not None:
+            waited = between_runs()
+            if asyncio.iscoroutine(waited):
+                await waited
+
+
+def native_config(redis_url: str, key_prefix: str, mode: str) -> dict[str, Any]:
+    """NeMo Relay's own adaptive component on Redis, all learners on."""
+    adaptive = nemo_relay.adaptive
+    config = adaptive.AdaptiveConfig(
+        agent_id=AGENT,
+        state=adaptive.StateConfig(adaptive.BackendSpec.redis(redis_url, key_prefix)),
+        telemetry=adaptive.TelemetryConfig(
+            learners=["tool_parallelism", "latency_sensitivity", "acg"]
+        ),
+        adaptive_hints=adaptive.AdaptiveHintsConfig(),
+        tool_parallelism=adaptive.ToolParallelismConfig(mode=mode),
+        acg=adaptive.AcgConfig(),
+    )
+    as_dict: dict[str, Any] = config.to_dict()
+    return as_dict
+
+
+async def run_with_bridge(args: argparse.Namespace) -> dict[str, Any]:
+    """The same agent with our runtime attached through the bridge instead."""
+    from adaptive.config import AdaptiveConfig
+    from adaptive.events.relay import RelayBridge
+    from adaptive.runtime import AdaptiveRuntime
+
+    config = AdaptiveConfig.model_validate(
+        {"agent_id": AGENT, "tool_parallelism": {"mode": args.mode}}
+    ).with_backend_url(args.bridge)
+    async with AdaptiveRuntime(config) as runtime:
+        bridge = await RelayBridge.attach(runtime)
+        started = time.perf_counter()
+        await run_agent(args.runs, tool_delay_s=args.tool_delay_s)
+        await bridge.detach()
+        await runtime.wait_for_idle()
+        seconds = time.perf_counter() - started
+    return {"events": bridge.events_received, "seconds": seconds, "report": None}
+
+
+async def run_script(args: argparse.Namespace) -> dict[str, Any]:
+    """The agent with our bridge, or with NeMo Relay's native runtime, or bare."""
+    if args.bridge is not None:
+        return await run_with_bridge(args)
+    events: list[dict[str, Any]] = []
+    nemo_relay.subscribers.register("recorder", lambda event: events.append(event.to_dict()))
+    runtime = None
+    if args.native:
+        runtime = nemo_relay.adaptive.AdaptiveRuntime(
+            native_config(args.redis_url, args.key_prefix, args.mode)
+        )
+        await runtime.register()
+    started = time.perf_counter()
+    await run_agent(args.runs, tool_delay_s=args.tool_delay_s)
+    if runtime is not None:
+        await asyncio.to_thread(runtime.wait_for_idle)
+    seconds = time.perf_counter() - started
+    await nemo_relay.subscribers.flush_async()
+    report = runtime.report() if runtime is not None else None
+    if runtime is not None:
+        await runtime.shutdown()
+    if args.record is not None:
+        with args.record.open("w") as out:
+            for event in events:
+                out.write(json.dumps(event) + "\n")
+    return {"events": len(events), "seconds": seconds, "report": report}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--key-prefix", default="nemo_relay:")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--native", action="store_true", help="NeMo Relay's adaptive runtime on")
+    parser.add_argument("--mode", default="schedule")
+    parser.add_argument("--tool-delay-s", type=float, default=0.0)
+    parser.add_argument("--record", type=Path, help="write the events as ATOF JSONL")
+    parser.add_argument("--bridge", metavar="BACKEND_URL", help="attach our runtime instead")
+    args = parser.parse_args()
+    json.dump(asyncio.run(run_script(args)), sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
