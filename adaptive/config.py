@@ -148,6 +148,7 @@ class DrainConfig(_Section):
     """Micro-batching and buffering of the drain (ours; NeMo Relay has none)."""
 
     batch_size: int = Field(64, ge=1)
+    max_batch_size: int = Field(256, ge=1)
     batch_latency_ms: float = Field(50.0, ge=0.0)
     queue_size: int = Field(256, ge=1)
     max_buffered_runs: int = Field(10_000, ge=1)

@@ -238,7 +238,10 @@ class Drain:
     """Background task: queue → accumulator → micro-batches → backend + learners.
 
     A batch is committed when it holds ``batch_size`` runs, when its first run
-    has waited ``batch_latency`` seconds, or on ``flush()``. Completed runs the
+    has waited ``batch_latency`` seconds, or on ``flush()``. A unit of work then
+    takes every waiting run up to ``max_batch_size``: when runs arrive faster
+    than they are stored (a bulk ingest, a burst), units grow and their fixed
+    cost (state writes, round trips) is paid less often. Completed runs the
     backend cannot store yet (``StorageUnavailableError``) stay buffered and are
     retried with exponential backoff; while more than ``max_buffered_runs`` wait,
     the drain stops taking events, so the bounded queue pushes back on ``put``.
@@ -252,6 +255,7 @@ class Drain:
         accumulator: RunAccumulator,
         *,
         batch_size: int = 64,
+        max_batch_size: int | None = None,
         batch_latency: float = 0.05,
         queue_size: int = 256,
         max_buffered_runs: int = 10_000,
@@ -264,6 +268,7 @@ class Drain:
         self.hot_cache = hot_cache
         self.accumulator = accumulator
         self.batch_size = batch_size
+        self.max_batch_size = max(batch_size, max_batch_size or batch_size)
         self.batch_latency = batch_latency
         self.max_buffered_runs = max_buffered_runs
         self.retry_initial_delay = retry_initial_delay
@@ -435,7 +440,7 @@ class Drain:
 
     def _start_commit(self) -> None:
         if not self._committing and self._batch:
-            self._inflight_size = min(len(self._batch), self.batch_size)
+            self._inflight_size = self._next_unit_size()
             self._inflight = asyncio.create_task(self._commit_batch(), name="adaptive-commit")
 
     async def _commit_until_stored(self) -> None:
@@ -443,11 +448,14 @@ class Drain:
             await asyncio.wait({self._inflight})
         while self._batch:
             await asyncio.sleep(max(0.0, self._retry_at - time.monotonic()))
-            self._inflight_size = min(len(self._batch), self.batch_size)
+            self._inflight_size = self._next_unit_size()
             await self._commit_batch()
 
+    def _next_unit_size(self) -> int:
+        return min(len(self._batch), self.max_batch_size)
+
     async def _commit_batch(self) -> None:
-        """Commit the oldest ``batch_size`` buffered runs; on an outage, schedule a retry.
+        """Commit the oldest buffered runs (one unit); on an outage, schedule a retry.
 
         Only one commit runs at a time and it always takes the front of the
         buffer, so runs are stored (and learned from) in completion order.

@@ -62,6 +62,7 @@ class AdaptiveRuntime:
             self.hot_cache,
             RunAccumulator(self.config.agent_id, max_open_runs=drain_config.max_open_runs),
             batch_size=drain_config.batch_size,
+            max_batch_size=drain_config.max_batch_size,
             batch_latency=drain_config.batch_latency_ms / 1000,
             queue_size=drain_config.queue_size,
             max_buffered_runs=drain_config.max_buffered_runs,

@@ -226,6 +226,30 @@ async def test_flush_stores_runs_and_learns_in_batches() -> None:
     await drain.close()
 
 
+async def test_a_backlog_is_committed_in_larger_units_up_to_max_batch_size() -> None:
+    trace = Trace()
+    for _ in range(25):
+        simple_run(trace)
+    backend, learner = MemoryBackend(), RecordingLearner()
+    drain = make_drain(
+        backend, [learner], batch_size=4, max_batch_size=10, queue_size=len(trace.events)
+    )
+    drain.start()
+    for event in trace.events:  # all queued before the drain task first runs: a backlog
+        drain.put_nowait(event)
+    await drain.flush()
+    sizes = [len(batch) for batch in learner.seen]
+    assert sizes == [4, 10, 10, 1]  # the first unit was due at 4; 21 runs waited behind it
+    stored = [run.id for run in await backend.load_runs("a", await backend.list_run_ids("a"))]
+    assert stored == [run.id for batch in learner.seen for run in batch]  # completion order
+    await drain.close()
+
+
+def test_max_batch_size_is_never_below_batch_size() -> None:
+    assert make_drain(MemoryBackend(), batch_size=64, max_batch_size=8).max_batch_size == 64
+    assert make_drain(MemoryBackend(), batch_size=8).max_batch_size == 8
+
+
 async def test_batch_commits_on_latency_without_flush() -> None:
     trace = Trace()
     simple_run(trace)

@@ -79,3 +79,11 @@ async def test_cohort_gates_are_shared_through_redis_and_local_otherwise(
         assert isinstance(on_redis.warm_first.gate, RedisCohortGate)
         assert on_redis.warm_first.gate.key_prefix == redis_url.split("key_prefix=")[1]
         assert isinstance(on_sqlite.warm_first.gate, LocalCohortGate)
+
+
+def test_drain_section_sets_the_drains_unit_sizes() -> None:
+    config = AdaptiveConfig(drain=DrainConfig(batch_size=16, max_batch_size=128))
+    drain = AdaptiveRuntime(config, backend=MemoryBackend()).drain
+    assert (drain.batch_size, drain.max_batch_size) == (16, 128)
+    default = AdaptiveRuntime(AdaptiveConfig(), backend=MemoryBackend()).drain
+    assert (default.batch_size, default.max_batch_size) == (64, 256)
