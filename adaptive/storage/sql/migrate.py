@@ -40,7 +40,7 @@ MIGRATIONS_ENV: Final = "ADAPTIVE_MIGRATIONS_DIR"
 """Environment variable naming another migrations directory (tests, packaged installs)."""
 
 PACKAGED_MIGRATIONS: Final = "adaptive_migrations"
-"""The top-level package name ``migrations/`` would be installed under in a wheel."""
+"""The top-level package name ``migrations/`` is installed under from a wheel."""
 
 T = TypeVar("T")
 
@@ -59,8 +59,8 @@ def migrations_dir() -> Path:
 
     ``$ADAPTIVE_MIGRATIONS_DIR`` if set; else the ``migrations/`` directory of
     the checkout this package runs from (editable installs, the repository);
-    else an installed ``adaptive_migrations`` package (how a wheel would
-    ship the same directory).
+    else the installed ``adaptive_migrations`` package (the same directory, as
+    a wheel ships it: see ``[tool.setuptools]`` in pyproject.toml).
     """
     configured = os.environ.get(MIGRATIONS_ENV)
     candidates = [Path(configured)] if configured else _default_locations()
