@@ -126,11 +126,13 @@ UntilOption = Annotated[
 def _configure(
     config_path: Path | None, backend: str | None, agent_id: str | None
 ) -> AdaptiveConfig:
-    config = load_config(config_path)
-    if backend is not None:
-        config = config.with_backend_url(backend)
-    if agent_id is not None:
-        config = config.model_copy(update={"agent_id": agent_id})
+    """The config the options and environment give; a bad one exits 2 with its message."""
+    with _exit_2_on_domain_errors():
+        config = load_config(config_path)
+        if backend is not None:
+            config = config.with_backend_url(backend)
+        if agent_id is not None:
+            config = config.model_copy(update={"agent_id": agent_id})
     return config
 
 
@@ -294,8 +296,7 @@ def state_export(
     config_path: ConfigOption = None,
 ) -> None:
     """Print the learned state as one JSON object keyed like NeMo Relay's Redis keys."""
-    with _exit_2_on_domain_errors():
-        config = _configure(config_path, backend, agent_id)
+    config = _configure(config_path, backend, agent_id)
     _print_json(_run(_export(config)))
 
 
@@ -322,8 +323,7 @@ def runs_list(
     config_path: ConfigOption = None,
 ) -> None:
     """List an agent's newest runs (the only stored agent unless --agent-id names one)."""
-    with _exit_2_on_domain_errors():
-        config = _configure(config_path, backend, agent_id)
+    config = _configure(config_path, backend, agent_id)
     rows = _run(_recent_runs(config, limit))
     _print_rows(inspection.RunSummary, rows, output, f"runs (newest {limit})")
 
@@ -342,8 +342,7 @@ def runs_show(
     config_path: ConfigOption = None,
 ) -> None:
     """Show one run and its calls (JSON: the stored record, as NeMo Relay writes it)."""
-    with _exit_2_on_domain_errors():
-        config = _configure(config_path, backend, agent_id)
+    config = _configure(config_path, backend, agent_id)
     run = _run(_find_run(config, run_id))
     if output == ShowFormat.JSON:
         _print_json(run.to_wire())
@@ -365,8 +364,7 @@ def plan_show(
     config_path: ConfigOption = None,
 ) -> None:
     """Show the parallel tool groups learned for an agent."""
-    with _exit_2_on_domain_errors():
-        config = _configure(config_path, backend, agent_id)
+    config = _configure(config_path, backend, agent_id)
     agent, plan = _run(_load_plan(config))
     if output == ShowFormat.JSON:
         _print_json(None if plan is None else plan.to_wire())
@@ -397,8 +395,7 @@ def hints_show(
     config_path: ConfigOption = None,
 ) -> None:
     """Show the default agent hints, every trie prediction, and optionally one lookup."""
-    with _exit_2_on_domain_errors():
-        config = _configure(config_path, backend, agent_id)
+    config = _configure(config_path, backend, agent_id)
     agent, root = _run(_load_hints(config))
     view = inspection.hints_view(agent, root, config.sensitivity_scale, path, call_index)
     if output == ShowFormat.JSON:

@@ -13,9 +13,12 @@ from adaptive.acg import PromptIR, StabilityAnalysisResult
 from adaptive.config import AdaptiveConfig
 from adaptive.drain import RunAccumulator
 from adaptive.events.atof import ReadReport, read_events
+from adaptive.events.model import Event
 from adaptive.learners import build_learners
 from adaptive.plan import ExecutionPlan, MetadataEnvelope, ParallelGroup
 from adaptive.records import RunRecord
+from adaptive.runtime import AdaptiveRuntime
+from adaptive.storage.export import export_state
 from adaptive.storage.protocol import StateChanges, StorageBackend, UnitOfWork
 from adaptive.trie import AccumulatorState, TrieEnvelope
 from tests.factories import SAMPLE_TRACE
@@ -197,3 +200,27 @@ async def opened(backend: B) -> AsyncIterator[B]:
         yield backend
     finally:
         await backend.close()
+
+
+def without_fresh_ids(state: dict[str, Any]) -> dict[str, Any]:
+    """Drop what each learning run mints anew: IR ids, IR and trie timestamps."""
+    for key, value in state.items():
+        if key.startswith("acg_observations:"):
+            for ir in value:
+                del ir["ir_id"], ir["created_at"]
+        elif key.startswith("trie:"):
+            del value["generated_at"]
+    return state
+
+
+async def learned_from(events: Sequence[Event], backend: StorageBackend) -> dict[str, Any]:
+    runtime = AdaptiveRuntime(AdaptiveConfig(agent_id="planner"), backend=backend)
+    async with runtime:
+        for event in events:
+            await runtime.emit(event)
+        await runtime.wait_for_idle()
+        return await export_state(runtime.backend)
+
+
+def sample_events() -> list[Event]:
+    return list(read_events(SAMPLE_TRACE, ReadReport()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -18,7 +18,6 @@ from redis.backoff import NoBackoff
 from adaptive.config import AdaptiveConfig
 from adaptive.drain import RunAccumulator
 from adaptive.errors import ConfigError, StorageError, StorageUnavailableError
-from adaptive.events.atof import ReadReport, read_events
 from adaptive.events.model import Event
 from adaptive.events.replicate import replicated_events
 from adaptive.learners import build_learners
@@ -35,12 +34,15 @@ from tests.parity import IDENTITY_KEYS, assert_json_close
 from tests.proxy import CuttableProxy
 from tests.storage.support import (
     add,
+    learned_from,
     observation,
     plan,
+    sample_events,
     sample_runs,
     sample_state_as_a_unit,
     save,
     store_unit,
+    without_fresh_ids,
 )
 from tests.storage.support import opened as open_backend
 
@@ -95,30 +97,6 @@ async def stored_json(raw: Redis, prefix: str) -> dict[str, Any]:
             value: bytes = await raw.get(key)  # type: ignore[assignment]
             state[name] = json.loads(value)
     return state
-
-
-def without_fresh_ids(state: dict[str, Any]) -> dict[str, Any]:
-    """Drop what each learning run mints anew: IR ids, IR and trie timestamps."""
-    for key, value in state.items():
-        if key.startswith("acg_observations:"):
-            for ir in value:
-                del ir["ir_id"], ir["created_at"]
-        elif key.startswith("trie:"):
-            del value["generated_at"]
-    return state
-
-
-async def learned_from(events: Sequence[Event], backend: StorageBackend) -> dict[str, Any]:
-    runtime = AdaptiveRuntime(AdaptiveConfig(agent_id="planner"), backend=backend)
-    async with runtime:
-        for event in events:
-            await runtime.emit(event)
-        await runtime.wait_for_idle()
-        return await export_state(runtime.backend)
-
-
-def sample_events() -> list[Event]:
-    return list(read_events(SAMPLE_TRACE, ReadReport()))
 
 
 # -- the protocol, as the memory backend satisfies it ----------------------------

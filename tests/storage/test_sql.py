@@ -16,14 +16,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from adaptive.config import AdaptiveConfig
 from adaptive.drain import Drain, RunAccumulator
 from adaptive.errors import ConfigError, StorageError, StorageUnavailableError
-from adaptive.events.atof import ReadReport, read_events
 from adaptive.hot_cache import HotCache
 from adaptive.plan import ExecutionPlan, ParallelGroup
 from adaptive.records import CallKind
-from adaptive.runtime import AdaptiveRuntime
 from adaptive.storage.export import export_state
 from adaptive.storage.memory import MemoryBackend
 from adaptive.storage.protocol import StateChanges, StorageBackend, UnitOfWork
@@ -33,13 +30,16 @@ from adaptive.storage.sql.migrate import current, head_revision
 from adaptive.storage.sql.models import acg_observations, runs
 from adaptive.storage.sql.unit import possible_owners, window_overlap
 from adaptive.storage.sql.urls import async_url, display_url
-from tests.factories import SAMPLE_TRACE, Trace, call, run_with
+from tests.factories import Trace, call, run_with
 from tests.storage.support import (
     add,
     detailed_run,
+    learned_from,
     observation,
     plan,
+    sample_events,
     save,
+    without_fresh_ids,
 )
 from tests.storage.support import opened as open_backend
 
@@ -56,35 +56,13 @@ async def backend(sql_url: str) -> AsyncIterator[SqlBackend]:
         yield opened_backend
 
 
-# -- the protocol, as the memory backend satisfies it ----------------------------
-
-
 # -- same units, same export as the memory backend ------------------------------------
 
 
 async def test_runtime_learns_the_sample_like_the_memory_backend(sql_url: str) -> None:
-    async def learned(backend: StorageBackend) -> dict[str, Any]:
-        runtime = AdaptiveRuntime(AdaptiveConfig(agent_id="planner"), backend=backend)
-        async with runtime:
-            for event in read_events(SAMPLE_TRACE, ReadReport()):
-                await runtime.emit(event)
-            await runtime.wait_for_idle()
-            state = await export_state(runtime.backend)
-        return _without_fresh_ids(state)
-
-    expected = await learned(MemoryBackend())
-    assert await learned(SqlBackend(sql_url)) == expected
-
-
-def _without_fresh_ids(state: dict[str, Any]) -> dict[str, Any]:
-    """Drop what each learning run mints anew: IR ids, IR and trie timestamps."""
-    for key, value in state.items():
-        if key.startswith("acg_observations:"):
-            for ir in value:
-                del ir["ir_id"], ir["created_at"]
-        elif key.startswith("trie:"):
-            del value["generated_at"]
-    return state
+    expected = await learned_from(sample_events(), MemoryBackend())
+    actual = await learned_from(sample_events(), SqlBackend(sql_url))
+    assert without_fresh_ids(actual) == without_fresh_ids(expected)
 
 
 # -- records round-trip exactly -------------------------------------------------------

@@ -18,8 +18,7 @@ they are read-only (learners build new objects instead of editing them).
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
@@ -30,49 +29,16 @@ from adaptive.acg import PromptIR, StabilityAnalysisResult
 from adaptive.errors import StorageError
 from adaptive.plan import ExecutionPlan
 from adaptive.records import RunRecord
+from adaptive.storage.lru import LruCache
 from adaptive.storage.redis.errors import short
 from adaptive.trie import AccumulatorState, TrieEnvelope
 
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 S = TypeVar("S")
 
 MAX_VALUE_BYTES: Final = 512 * 1024 * 1024
 """Redis's largest string (``proto-max-bulk-len``); a larger write would drop the connection."""
 VALUES_CACHE_BYTES: Final = 64 * 1024 * 1024
 OBSERVATIONS_CAPACITY: Final = 4096
-
-
-class LruCache(Generic[K, V]):
-    """A mapping that forgets the least recently used entries beyond a total weight."""
-
-    def __init__(self, capacity: int, weigh: Callable[[V], int] = lambda _: 1) -> None:
-        self.capacity = capacity
-        self._weigh = weigh
-        self._weight = 0
-        self._items: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        found = self._items.get(key)
-        if found is not None:
-            self._items.move_to_end(key)
-        return found
-
-    def put(self, key: K, value: V) -> None:
-        self.discard(key)
-        self._items[key] = value
-        self._weight += self._weigh(value)
-        while self._weight > self.capacity and self._items:
-            _, evicted = self._items.popitem(last=False)
-            self._weight -= self._weigh(evicted)
-
-    def discard(self, key: K) -> None:
-        old = self._items.pop(key, None)
-        if old is not None:
-            self._weight -= self._weigh(old)
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 @dataclass(frozen=True)

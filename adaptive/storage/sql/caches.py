@@ -18,43 +18,16 @@ Only state that was committed goes in.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, Generic, TypeVar
+from typing import Final
 from uuid import UUID
 
 from adaptive.acg import PromptIR
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
+from adaptive.storage.lru import LruCache
 
 OBSERVATIONS_CAPACITY: Final = 4096
 LEARNER_STATE_CAPACITY: Final = 256
-
-
-class LruCache(Generic[K, V]):
-    """A bounded mapping that forgets the least recently used entries first."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        found = self._items.get(key)
-        if found is not None:
-            self._items.move_to_end(key)
-        return found
-
-    def put(self, key: K, value: V) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.capacity:
-            self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 @dataclass(frozen=True)
