@@ -23,7 +23,7 @@ from adaptive.acg import (
 )
 
 AGENT_ID = "planner"
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "sample"
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "nemo_relay_0_10_4"
 
 WINDOW = 100
 

@@ -43,8 +43,8 @@ from adaptive.events.replicate import replicate
 from adaptive.ingest import batch_gc_thresholds, ingest
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT.parent / "shared" / "reference" / "sample" / "trace.jsonl"
-FALLBACK_SAMPLE = ROOT / "examples" / "research-agent.atof.jsonl"
+SAMPLE = ROOT / "examples" / "research-agent.atof.jsonl"
+"""The NeMo Relay 0.10.4 sample trace (a copy of ``tests/data/nemo_relay_0_10_4/trace.jsonl``)."""
 
 
 def peak_rss_mib() -> float:
@@ -73,7 +73,7 @@ def main() -> None:
         trace = args.trace
         if trace is None:
             trace = Path(scratch) / "trace.jsonl"
-            replicate(SAMPLE if SAMPLE.exists() else FALLBACK_SAMPLE, trace, args.events)
+            replicate(SAMPLE, trace, args.events)
         baseline = peak_rss_mib()
         with batch_gc_thresholds():
             summary = asyncio.run(ingest(trace, config))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -12,12 +11,8 @@ from uuid import UUID, uuid4
 from adaptive.events.model import Event
 from adaptive.records import CallKind, CallRecord, RunRecord
 
-SAMPLE_DIR = Path(
-    os.environ.get(
-        "ADAPTIVE_REFERENCE_SAMPLE",
-        Path(__file__).resolve().parents[2] / "shared" / "reference" / "sample",
-    )
-)
+SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "nemo_relay_0_10_4"
+"""The NeMo Relay 0.10.4 reference sample, shipped with the tests (see its README)."""
 SAMPLE_TRACE = SAMPLE_DIR / "trace.jsonl"
 SAMPLE_STATE = SAMPLE_DIR / "state.json"
 

@@ -1,9 +1,8 @@
 """Fixtures for the NeMo Relay 0.10.4 reference sample the parity tests compare with.
 
 Imported by the conftest files that need them; the sample lives in
-``../shared/reference/sample`` beside the repository (override with
-``ADAPTIVE_REFERENCE_SAMPLE``). A missing sample fails loudly: parity tests
-must never be skipped.
+``tests/data/nemo_relay_0_10_4`` (its README says how it was recorded). A
+missing sample fails loudly: parity tests must never be skipped.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ def sample_state() -> dict[str, Any]:
     path = SAMPLE_DIR / "state.json"
     if not path.is_file():
         pytest.fail(
-            f"reference sample not found at {path}; set ADAPTIVE_REFERENCE_SAMPLE to its directory"
+            f"reference sample not found at {path}: the repository's test data is incomplete"
         )
     state: dict[str, Any] = json.loads(path.read_text())["state"]
     return state

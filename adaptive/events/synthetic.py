@@ -6,7 +6,7 @@ need a stream with everything the learners and the analytics look for:
 parallel tool fan-outs, several models, prompts whose system and tool blocks
 repeat while the user text varies, token usage, latency tails, occasional
 errors and runs that overlap in time. Events have the shape NeMo Relay's ATOF
-exporter writes (see ``shared/reference/sample/trace.jsonl``), so they go
+exporter writes (see ``examples/research-agent.atof.jsonl``), so they go
 through the same reader and drain as a recorded trace.
 
 The same ``WorkloadSpec`` always gives byte-identical events.
