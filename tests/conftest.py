@@ -274,6 +274,74 @@ def _redis_answers(url: str) -> bool:
         return False
 
 
+class ThrowawayRedis:
+    """A ``redis-server`` of the test's own on a free loopback port, to stop, kill or restart.
+
+    Never the shared server: tests that take Redis away use one of these.
+    Extra arguments go to ``redis-server`` (e.g. ``--cluster-enabled yes``).
+    """
+
+    def __init__(self, *arguments: str, port: int | None = None) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail(
+                "redis-server is not installed (e.g. apt-get install redis-server): the tests "
+                "that stop or restart Redis start a throwaway one",
+                pytrace=False,
+            )
+        self.binary = binary
+        self.arguments = arguments
+        self.port = port if port is not None else _free_port()
+        self.directory = Path(tempfile.mkdtemp(prefix="adaptive-redis-"))
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> ThrowawayRedis:
+        """Start (or restart) the server on the same port; returns once it answers PING."""
+        if self._process is not None and self._process.poll() is None:
+            return self
+        self._process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+                *self.arguments,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_until(lambda: _redis_answers(self.url), f"throwaway redis-server on {self.port}")
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM and wait: a clean shutdown."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            with suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=10)
+
+    def kill(self) -> None:
+        """SIGKILL: the server vanishes mid-command, as in a crash."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+
+    def close(self) -> None:
+        self.kill()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[str]:
     """A Redis server URL: the configured one if it answers, else a throwaway redis-server."""
@@ -281,27 +349,21 @@ def redis_server() -> Iterator[str]:
     if _redis_answers(configured):
         yield configured
         return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail(
-            f"no Redis for the tests: {configured} does not answer (set {REDIS_ENV}) and "
-            "redis-server is not installed (e.g. apt-get install redis-server)",
-            pytrace=False,
-        )
-    port = _free_port()
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = ThrowawayRedis()
     try:
-        url = f"redis://127.0.0.1:{port}/0"
-        _wait_until(lambda: _redis_answers(url), f"throwaway redis-server on port {port}")
-        yield url
+        yield server.start().url
     finally:
-        server.terminate()
-        with suppress(subprocess.TimeoutExpired):
-            server.wait(timeout=10)
+        server.close()
+
+
+@pytest.fixture
+def throwaway_redis() -> Iterator[ThrowawayRedis]:
+    """A started redis-server of this test's own, which the test may stop, kill and restart."""
+    server = ThrowawayRedis()
+    try:
+        yield server.start()
+    finally:
+        server.close()
 
 
 @pytest.fixture
