@@ -6,7 +6,7 @@
 
 Creates its own database on ``--server``, migrates it to head, bulk-loads a
 synthetic history with COPY (``copy_records_to_table``), runs VACUUM ANALYZE,
-then times every ``adaptive.analytics`` query through the public API over
+then times every ``adaptive.analytics.queries`` query through the public API over
 the last 7 days and over all time (and, for information, one agent's last 7
 days): median, p95 and max of ``--repeat`` runs after one warm-up run. The
 database is dropped at the end unless ``--keep``.
@@ -49,7 +49,7 @@ from uuid import UUID, uuid4
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from adaptive.analytics import Analytics, Window
+from adaptive.analytics.queries import Analytics, Window
 from adaptive.records import CallKind, CallRecord
 from adaptive.storage.sql.migrate import upgrade
 from adaptive.storage.sql.rows import NO_COHORT, cohort_columns

@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from adaptive.cli.ingest import batch_gc_thresholds, ingest
 from adaptive.config import AdaptiveConfig, load_config, with_learners
 from adaptive.events.replicate import replicate
-from adaptive.ingest import batch_gc_thresholds, ingest
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "research-agent.atof.jsonl"

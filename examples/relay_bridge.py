@@ -12,9 +12,7 @@ import os
 
 import nemo_relay
 
-from adaptive.config import AdaptiveConfig
-from adaptive.events.relay import RelayBridge
-from adaptive.runtime import AdaptiveRuntime
+from adaptive import AdaptiveConfig, AdaptiveRuntime, RelayBridge
 
 BACKEND = os.environ.get(
     "ADAPTIVE_BACKEND", "postgresql://postgres@127.0.0.1:5432/adaptive?auto_upgrade=true"

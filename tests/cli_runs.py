@@ -8,7 +8,7 @@ from typing import Any
 
 from typer.testing import CliRunner, Result
 
-from adaptive.cli import app
+from adaptive.cli.app import app
 from tests.factories import SAMPLE_TRACE
 
 runner = CliRunner()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import Result
 
-from adaptive.cli import app
+from adaptive.cli.app import app
 from tests.cli_runs import runner
 from tests.factories import SAMPLE_TRACE
 

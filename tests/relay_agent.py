@@ -153,7 +153,7 @@ def native_config(redis_url: str, key_prefix: str, mode: str) -> dict[str, Any]:
 async def run_with_bridge(args: argparse.Namespace) -> dict[str, Any]:
     """The same agent with our runtime attached through the bridge instead."""
     from adaptive.config import AdaptiveConfig
-    from adaptive.events.relay import RelayBridge
+    from adaptive.relay.bridge import RelayBridge
     from adaptive.runtime import AdaptiveRuntime
 
     config = AdaptiveConfig.model_validate(

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from adaptive.cli import app
+from adaptive.cli.app import app
 from tests.cli_runs import ingest_sample_into_memory, runner
 from tests.factories import SAMPLE_TRACE
 from tests.parity import IDENTITY_KEYS, assert_json_close

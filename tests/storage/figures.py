@@ -11,8 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from adaptive.cli.ingest import ingest
 from adaptive.config import AdaptiveConfig
-from adaptive.ingest import ingest
 
 STAT_FIELDS = (
     "all_remaining_calls",

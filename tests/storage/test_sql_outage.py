@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
+from adaptive.cli.ingest import ingest
 from adaptive.config import AdaptiveConfig, BackendKind, BackendSpec, DrainConfig, StateConfig
 from adaptive.events.model import Event
-from adaptive.ingest import ingest
 from adaptive.runtime import AdaptiveRuntime
 from adaptive.storage.export import export_state
 from adaptive.storage.factory import create_backend

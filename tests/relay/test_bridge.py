@@ -9,9 +9,9 @@ import nemo_relay
 import pytest
 
 from adaptive.config import AdaptiveConfig
-from adaptive.events.relay import PARALLEL_HINT_MARK, RelayBridge
 from adaptive.intercepts.agent_hints import LlmCallSite
 from adaptive.records import CallKind, RunRecord
+from adaptive.relay.bridge import PARALLEL_HINT_MARK, RelayBridge
 from adaptive.runtime import AdaptiveRuntime
 from tests.relay_agent import (
     AGENT,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from adaptive.analytics import QUERY_NAMES
-from adaptive.analytics_views import VIEWS
-from adaptive.cli import parse_time
+from adaptive.analytics.queries import QUERY_NAMES
+from adaptive.analytics.views import VIEWS
+from adaptive.cli.commands.analytics import parse_time
 from adaptive.errors import ConfigError
 from tests.cli_support import (
     ingest_sample,

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, Request, sync_playwright
 
-from adaptive.analytics import QUERY_NAMES, RunsOverTimeRow
-from adaptive.analytics_views import VIEWS
-from adaptive.cli import app
-from adaptive.demo import DemoOptions, run_demo
-from adaptive.report import nice_ticks, runs_chart
+from adaptive.analytics.queries import QUERY_NAMES, RunsOverTimeRow
+from adaptive.analytics.report import nice_ticks, runs_chart
+from adaptive.analytics.views import VIEWS
+from adaptive.cli.app import app
+from adaptive.cli.demo import DemoOptions, run_demo
 from tests.cli_runs import runner
 from tests.cli_support import ingest_sample, invoke, invoke_failing
 

@@ -11,59 +11,17 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any, get_args
-from uuid import UUID
+from typing import get_args
 
 from pydantic import BaseModel
 from rich import box
 from rich.table import Table
 
+from adaptive.analytics.cells import cell, field_names, heading
+
 UNBROKEN_TEXT = 40
 """Text columns whose cells are all this short (names, ids, times) are never cut; longer
 text (lists, keys) wraps first when a table is wider than the terminal."""
-
-
-class OutputFormat(StrEnum):
-    """How a command prints its result."""
-
-    TABLE = "table"
-    JSON = "json"
-    CSV = "csv"
-
-
-def field_names(model: type[BaseModel]) -> list[str]:
-    return list(model.model_fields)
-
-
-def heading(name: str) -> str:
-    """A column heading for a field name (``p90_ms`` → ``p90 ms``)."""
-    return name.replace("_", " ")
-
-
-def cell(value: Any) -> str:
-    """A value as a table cell: short, aligned, and ``-`` for missing."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return _float_cell(value)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, UUID):
-        return str(value)
-    return str(value)
-
-
-def _float_cell(value: float) -> str:
-    """Three significant-ish digits: milliseconds and token counts need no decimals."""
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"
 
 
 def _is_numeric(model: type[BaseModel], name: str) -> bool:

@@ -1,6 +1,6 @@
 """The analytics queries by the names the command line, the report and the demo use.
 
-``adaptive.analytics`` owns the SQL and the row models. This module maps each
+``adaptive.analytics.queries`` owns the SQL and the row models. This module maps each
 query name to its method and a title, so that every consumer runs and labels
 the queries the same way, and a new query is added in one place. Row models
 come from the methods' return annotations, so a table has its columns even
@@ -13,7 +13,7 @@ import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from adaptive.analytics import Analytics, AnalyticsRow, Bucket, Window
+from adaptive.analytics.queries import Analytics, AnalyticsRow, Bucket, Window
 from adaptive.errors import ConfigError
 
 

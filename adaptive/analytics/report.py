@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from adaptive.analytics import (
+from adaptive.analytics.cells import cell, field_names, heading
+from adaptive.analytics.queries import (
     AcgRow,
     Analytics,
     AnalyticsRow,
@@ -26,10 +27,9 @@ from adaptive.analytics import (
     ToolRow,
     Window,
 )
-from adaptive.analytics_views import VIEWS, fetch_all, fetch_rows
+from adaptive.analytics.views import VIEWS, fetch_all, fetch_rows
 from adaptive.errors import AdaptiveError
 from adaptive.storage.sql.urls import display_url
-from adaptive.tabular import cell, field_names, heading
 
 LONG_TEXT = 48
 """Cells longer than this wrap; shorter ones (names, ids, times) stay on one line."""

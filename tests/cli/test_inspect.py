@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from adaptive.cli import app
+from adaptive.cli.app import app
+from adaptive.cli.inspection import CallRow, PredictionRow, RunSummary
 from adaptive.events.replicate import replicated_events
-from adaptive.inspection import CallRow, PredictionRow, RunSummary
 from adaptive.trie import TrieEnvelope, compute_default_hints
 from tests.cli_runs import runner
 from tests.cli_support import (

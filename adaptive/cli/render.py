@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from rich.console import Group, RenderableType
 
-from adaptive import inspection
+from adaptive.cli import inspection
+from adaptive.cli.tabular import rows_table
 from adaptive.plan import ExecutionPlan
 from adaptive.records import RunRecord
-from adaptive.tabular import rows_table
 
 
 def plan_renderable(agent_id: str, plan: ExecutionPlan | None) -> RenderableType:

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from adaptive.cli import PROGRESS_MIN_BYTES, app, wants_progress
+from adaptive.cli.app import app
+from adaptive.cli.commands.ingest import PROGRESS_MIN_BYTES, wants_progress
+from adaptive.cli.ingest import ingest
 from adaptive.config import AdaptiveConfig
 from adaptive.events.replicate import replicate
-from adaptive.ingest import ingest
 from tests.cli_runs import runner
 from tests.factories import SAMPLE_TRACE
 

@@ -17,14 +17,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import redis
 
+from adaptive.cli.ingest import ingest
 from adaptive.config import AdaptiveConfig
-from adaptive.ingest import ingest
 from adaptive.intercepts.agent_hints import LlmCallSite
 from adaptive.runtime import AdaptiveRuntime
 from adaptive.storage.redis import RedisBackend
 from tests.factories import SAMPLE_TRACE
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 AGENT = "planner"
 
 

@@ -3,7 +3,7 @@
 Everything here goes through the ``StorageBackend`` protocol, so the same
 ``adaptive runs``/``plan``/``hints`` commands and the demo work on SQLite,
 PostgreSQL, Redis and tiered backends alike. Views are flat rows (see
-``adaptive.tabular``) so each prints as a table, JSON or CSV.
+``adaptive.cli.tabular``) so each prints as a table, JSON or CSV.
 """
 
 from __future__ import annotations

@@ -21,15 +21,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.rule import Rule
 
-from adaptive import inspection, render
-from adaptive.analytics import Analytics, AnalyticsRow, Window
-from adaptive.analytics_views import VIEWS, fetch_all
+from adaptive.analytics.queries import Analytics, AnalyticsRow, Window
+from adaptive.analytics.views import VIEWS, fetch_all
+from adaptive.cli import inspection, render
+from adaptive.cli.ingest import IngestSummary, batch_gc_thresholds, ingest
+from adaptive.cli.tabular import rows_table
 from adaptive.config import AdaptiveConfig
 from adaptive.errors import AdaptiveError
 from adaptive.events.synthetic import HOUR_NS, WorkloadSpec, synthetic_events, write_jsonl
-from adaptive.ingest import IngestSummary, batch_gc_thresholds, ingest
 from adaptive.plan import ExecutionPlan
-from adaptive.tabular import rows_table
 from adaptive.timestamps import now_ns
 
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")

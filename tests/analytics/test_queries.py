@@ -19,7 +19,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 
 from adaptive.acg import StabilityAnalysisResult
-from adaptive.analytics import (
+from adaptive.analytics.queries import (
     QUERY_NAMES,
     AcgRow,
     Analytics,
@@ -47,7 +47,7 @@ from adaptive.storage.sql.models import (
 )
 from adaptive.storage.sql.rows import call_rows, cohort_columns, run_row
 from adaptive.storage.sql.unit import block_counts
-from tests.analytics_fixture import (
+from tests.analytics.fixture import (
     DAY_1,
     DAY_2,
     R1,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from adaptive.analytics import QUERY_NAMES
-from adaptive.cli import app
-from adaptive.demo import DemoOptions, run_demo
+from adaptive.analytics.queries import QUERY_NAMES
+from adaptive.cli.app import app
+from adaptive.cli.demo import DemoOptions, run_demo
 from adaptive.events.model import Event
 from adaptive.events.synthetic import WorkloadSpec, synthetic_events, write_jsonl
 from tests.cli_runs import runner

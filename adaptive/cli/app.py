@@ -1,0 +1,25 @@
+"""The root ``adaptive`` command: every command group registered on one typer app.
+
+Every command that touches storage takes ``--backend URL`` (else the config
+file, else ``ADAPTIVE_BACKEND``, else the embedded SQLite default) and fails
+with exit code 2 and a one-line message naming the fix when the backend is
+unknown, unreachable or behind its migrations. Commands only parse options and
+print; the work is done in the modules they call.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from adaptive.cli.commands import analytics, db, demo, ingest, inspect, state
+
+app = typer.Typer(help="Learn from agent runs and inspect what was learned.", no_args_is_help=True)
+for _group in (ingest, state, db, inspect, analytics, demo):
+    _group.register(app)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()
