@@ -1,4 +1,4 @@
-"""The public API: importable from ``adaptive``, cheap to import, and the layout the README shows."""
+"""The public API: importable from ``adaptive``, cheap to import, laid out as the README says."""
 
 from __future__ import annotations
 
