@@ -15,7 +15,11 @@ import typer
 
 from adaptive.cli.commands import analytics, db, demo, ingest, inspect, state
 
-app = typer.Typer(help="Learn from agent runs and inspect what was learned.", no_args_is_help=True)
+app = typer.Typer(
+    rich_markup_mode=None,
+    help="Learn from agent runs and inspect what was learned.",
+    no_args_is_help=True,
+)
 for _group in (ingest, state, db, inspect, analytics, demo):
     _group.register(app)
 

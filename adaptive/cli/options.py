@@ -7,7 +7,6 @@ functions that need them.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -123,6 +122,8 @@ def exit_2_on_domain_errors() -> Iterator[None]:
 
 
 def run(work: Coroutine[Any, Any, T]) -> T:
+    import asyncio
+
     with exit_2_on_domain_errors():
         return asyncio.run(work)
 

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from adaptive.errors import StorageError
 from adaptive.records import CallKind
 from adaptive.storage.export import export_state
 from adaptive.storage.protocol import StateChanges, UnitOfWork
-from adaptive.storage.sql import SqlBackend
+from adaptive.storage.sql import SqlBackend, revision
 from adaptive.storage.sql.engine import create_engine
 from adaptive.storage.sql.migrate import (
     MIGRATIONS_ENV,
@@ -34,6 +34,7 @@ from adaptive.storage.sql.migrate import (
     upgrade,
 )
 from adaptive.storage.sql.models import Base
+from adaptive.storage.sql.revision import HEAD_REVISION, SCHEMA_REVISIONS, database_revision
 from tests.factories import call, run_with
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,12 +175,15 @@ async def test_data_survives_a_later_revision_and_its_downgrade(
         TEST_ONLY_REVISION.format(head=head_revision())
     )
     monkeypatch.setenv(MIGRATIONS_ENV, str(versions))
+    # a version of adaptive whose newest revision is 9001
+    monkeypatch.setattr(revision, "SCHEMA_REVISIONS", (*SCHEMA_REVISIONS, "9001"))
+    monkeypatch.setattr(revision, "HEAD_REVISION", "9001")
     await upgrade(empty_url)
     assert await current(empty_url) == "9001"
     assert "test_only" in await table_names(empty_url)
     assert await stored_state(empty_url) == before
     await downgrade(empty_url, "-1")
-    monkeypatch.delenv(MIGRATIONS_ENV)
+    monkeypatch.undo()
 
     assert await current(empty_url) == head_revision()
     assert await stored_state(empty_url) == before
@@ -226,3 +230,73 @@ def test_missing_migrations_are_a_clear_error(
     monkeypatch.setenv(MIGRATIONS_ENV, str(tmp_path))
     with pytest.raises(StorageError, match=f"schema migrations not found in {tmp_path}"):
         head_revision()
+
+
+def test_the_revisions_known_without_alembic_are_those_in_migrations() -> None:
+    assert [revision.revision for revision in history()] == list(SCHEMA_REVISIONS)
+    assert head_revision() == HEAD_REVISION
+
+
+async def test_the_revision_read_without_alembic_is_alembics(empty_url: str) -> None:
+    engine = create_engine(empty_url)
+    try:
+        assert await database_revision(engine) is None
+        await upgrade(empty_url, "0001")
+        assert await database_revision(engine) == "0001" == await current(empty_url)
+        await upgrade(empty_url)
+        assert await database_revision(engine) == HEAD_REVISION == await current(empty_url)
+    finally:
+        await engine.dispose()
+
+
+def sqlite_schema(path: Path) -> dict[str, Any]:
+    """Every table's columns, indexes and foreign keys, and every view, as SQLite reports them."""
+    import sqlite3
+
+    with closing(sqlite3.connect(path)) as connection:
+        tables = [
+            name
+            for (name,) in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
+        schema: dict[str, Any] = {
+            "views": sorted(
+                name
+                for (name,) in connection.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'view'"
+                )
+            )
+        }
+        for table in tables:
+            indexes = connection.execute(f"PRAGMA index_list('{table}')").fetchall()
+            schema[table] = {
+                "columns": connection.execute(f"PRAGMA table_info('{table}')").fetchall(),
+                "foreign_keys": connection.execute(
+                    f"PRAGMA foreign_key_list('{table}')"
+                ).fetchall(),
+                "indexes": sorted(
+                    (
+                        name,
+                        unique,
+                        partial,
+                        connection.execute(f"PRAGMA index_info('{name}')").fetchall(),
+                        connection.execute(
+                            "SELECT sql FROM sqlite_master WHERE name = ?", (name,)
+                        ).fetchone(),
+                    )
+                    for _, name, unique, _, partial in indexes
+                ),
+            }
+    return schema
+
+
+async def test_a_new_sqlite_file_gets_the_schema_the_revisions_build(tmp_path: Path) -> None:
+    migrated, created = tmp_path / "migrated.db", tmp_path / "created.db"
+    await upgrade(f"sqlite:///{migrated}")
+    backend = SqlBackend(f"sqlite:///{created}")
+    await backend.open()
+    await backend.close()
+    assert sqlite_schema(created) == sqlite_schema(migrated)
+    assert await current(f"sqlite:///{created}") == HEAD_REVISION
+    assert await drift(f"sqlite:///{created}") == []

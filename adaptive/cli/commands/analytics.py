@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     from adaptive.analytics.queries import AnalyticsRow, Window
 
 analytics_app = typer.Typer(
-    help="SQL analytics over the run history (SQLite or PostgreSQL).", no_args_is_help=True
+    rich_markup_mode=None,
+    help="SQL analytics over the run history (SQLite or PostgreSQL).",
+    no_args_is_help=True,
 )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +16,9 @@ from adaptive.cli.options import (
 )
 from adaptive.errors import AdaptiveError
 
-db_app = typer.Typer(help="Schema migrations of a SQL backend.", no_args_is_help=True)
+db_app = typer.Typer(
+    rich_markup_mode=None, help="Schema migrations of a SQL backend.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -39,6 +40,8 @@ def _sql_url(config_path: Path | None, backend: str | None) -> str:
 
 def _migrate(config_path: Path | None, backend: str | None, direction: str, revision: str) -> None:
     """Run one migration direction and print where the database ended up."""
+    import asyncio
+
     from adaptive.storage.sql import migrate
 
     step = migrate.upgrade if direction == "upgrade" else migrate.downgrade
@@ -72,6 +75,8 @@ def db_downgrade(
 @db_app.command("current")
 def db_current(backend: BackendOption = None, config_path: ConfigOption = None) -> None:
     """Print the revision the database is at, and whether it is the newest."""
+    import asyncio
+
     from adaptive.storage.sql import migrate
 
     with exit_2_on_domain_errors():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -97,6 +96,8 @@ def _progress_bar(source: str, terminal: Console) -> Iterator[ProgressCallback]:
 def _ingest_with_optional_progress(
     source: str, config: AdaptiveConfig, export: bool, progress: bool
 ) -> IngestSummary:
+    import asyncio
+
     from rich.console import Console
 
     from adaptive.cli.ingest import ingest as run_ingest

@@ -32,11 +32,15 @@ if TYPE_CHECKING:
     from adaptive.records import RunRecord
     from adaptive.trie import PredictionTrieNode
 
-runs_app = typer.Typer(help="Stored runs.", no_args_is_help=True)
+runs_app = typer.Typer(rich_markup_mode=None, help="Stored runs.", no_args_is_help=True)
 plan_app = typer.Typer(
-    help="The learned execution plan (parallel tool groups).", no_args_is_help=True
+    rich_markup_mode=None,
+    help="The learned execution plan (parallel tool groups).",
+    no_args_is_help=True,
 )
-hints_app = typer.Typer(help="Learned agent hints and trie predictions.", no_args_is_help=True)
+hints_app = typer.Typer(
+    rich_markup_mode=None, help="Learned agent hints and trie predictions.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:

@@ -18,7 +18,7 @@ from adaptive.cli.options import (
 if TYPE_CHECKING:
     from adaptive.config import AdaptiveConfig
 
-state_app = typer.Typer(help="Learner state.", no_args_is_help=True)
+state_app = typer.Typer(rich_markup_mode=None, help="Learner state.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:

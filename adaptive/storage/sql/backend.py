@@ -35,7 +35,7 @@ from adaptive.storage.sql.caches import DecodedCaches
 from adaptive.storage.sql.dialect import WRITE_OPTION, SqlDialect, dialect_for
 from adaptive.storage.sql.engine import create_engine
 from adaptive.storage.sql.errors import ConcurrentUpdateError, translated_errors
-from adaptive.storage.sql.migrate import ensure_schema
+from adaptive.storage.sql.revision import ensure_schema
 from adaptive.storage.sql.unit import SqlUnitOfWork
 from adaptive.storage.sql.urls import async_url, display_url, flag_option
 from adaptive.trie import AccumulatorState, TrieEnvelope

@@ -1,4 +1,7 @@
-"""Programmatic Alembic: upgrade, downgrade, inspect, and the schema check on open.
+"""Programmatic Alembic: upgrade, downgrade, inspect (``adaptive db`` and upgrades on open).
+
+Imported only when a migration runs or ``adaptive db`` asks; opening a
+backend checks the revision through ``revision.py`` without Alembic.
 
 The revisions live in the top-level ``migrations/`` directory, the same one
 ``alembic upgrade head`` uses from the repository root. Every function here
@@ -29,11 +32,7 @@ from sqlalchemy.pool import NullPool
 from adaptive.errors import StorageError
 from adaptive.storage.sql.dialect import WRITE_OPTION
 from adaptive.storage.sql.engine import create_engine, engine_dialect
-from adaptive.storage.sql.errors import (
-    SchemaOutdatedError,
-    SchemaTooNewError,
-    translated_errors,
-)
+from adaptive.storage.sql.errors import translated_errors
 from adaptive.storage.sql.urls import display_url
 
 MIGRATIONS_ENV: Final = "ADAPTIVE_MIGRATIONS_DIR"
@@ -139,27 +138,6 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 async def upgrade_engine(engine: AsyncEngine, revision: str = "head") -> None:
     await _migrate(engine, lambda config: command.upgrade(config, revision))
-
-
-async def ensure_schema(engine: AsyncEngine, url: str | URL, *, auto_upgrade: bool) -> None:
-    """Check the schema is at head; upgrade it when allowed, else say how to.
-
-    Raises ``SchemaOutdatedError`` (behind head, upgrade not allowed) or
-    ``SchemaTooNewError`` (a revision this version does not know).
-    """
-    head = head_revision()
-    at = await current_revision(engine)
-    if at == head:
-        return
-    if at is not None and not _is_known(at):
-        raise SchemaTooNewError(at, head, display_url(url))
-    if not auto_upgrade:
-        raise SchemaOutdatedError(at, head, display_url(url))
-    await upgrade_engine(engine)
-
-
-def _is_known(revision: str) -> bool:
-    return any(script.revision == revision for script in script_directory().walk_revisions())
 
 
 async def _migrate(engine: AsyncEngine, run: Callable[[Config], None]) -> None:
