@@ -154,6 +154,8 @@ class DrainConfig(_Section):
     max_buffered_runs: int = Field(10_000, ge=1)
     max_open_runs: int = Field(10_000, ge=1)
     close_timeout_s: float = Field(30.0, gt=0.0)
+    give_up_after_s: float | None = Field(None, gt=0.0)
+    """Stop retrying storage after an outage this long (``None``: never; ingest uses 60 s)."""
 
 
 class AdaptiveConfig(_Section):

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from adaptive.errors import RunsNotStoredError, StorageUnavailableError
+from adaptive.errors import RunsNotStoredError, StorageUnavailableError, one_line
 from adaptive.events.model import Event, ScopeCategory, ScopeType
 from adaptive.hot_cache import HotCache
 from adaptive.learners.base import Learner, LearnerUpdate
+from adaptive.log_limits import CountedWarnings
 from adaptive.records import STATUS_ERROR, CallKind, CallRecord, RunRecord
 from adaptive.storage.protocol import StateChanges, StorageBackend, UnitOfWork
 
@@ -32,6 +34,9 @@ logger = logging.getLogger(__name__)
 CALL_KINDS = {ScopeType.TOOL.value: CallKind.TOOL, ScopeType.LLM.value: CallKind.LLM}
 OTEL_STATUS_CODE = "otel.status_code"
 """End-event metadata key under which NeMo Relay reports ``OK`` or ``ERROR``."""
+MAX_TOKEN_COUNT = 2**63 - 1
+"""Token counts are stored as 64-bit integers; anything outside 0…2^63-1 is not a count."""
+INVALID_NUMBER = "invalid_number"
 
 
 class DroppedEvent(StrEnum):
@@ -53,15 +58,23 @@ class RunAccumulator:
     ``agent_id`` names the agent every run is attributed to (NeMo Relay's
     drain behaviour); when ``None`` each run takes its agent scope's name.
     ``max_open_runs`` bounds memory when end events are lost: the oldest open
-    run is abandoned (and counted) to make room.
+    run is abandoned (and counted) to make room, in constant time — each run
+    remembers the scopes mapped to it, so abandoning one never scans the others.
+
+    Token counts that are not whole numbers in 0…2^63-1 (negative, fractional,
+    non-finite, huge) are dropped from their call and counted in ``invalid``.
     """
 
     def __init__(self, agent_id: str | None = None, *, max_open_runs: int = 10_000) -> None:
         self.agent_id = agent_id
         self.max_open_runs = max_open_runs
-        self._open_runs: dict[UUID, RunRecord] = {}
+        self._open_runs: OrderedDict[UUID, RunRecord] = OrderedDict()
         self._roots: dict[UUID, UUID] = {}
+        self._scopes_of: dict[UUID, list[UUID]] = {}
+        """Every scope uuid mapped to a run (some already ended), by run root."""
         self.dropped: Counter[DroppedEvent] = Counter()
+        self.invalid: Counter[str] = Counter()
+        self.warnings = CountedWarnings(logger)
 
     @property
     def open_run_count(self) -> int:
@@ -92,9 +105,11 @@ class RunAccumulator:
         return None
 
     def _start_run(self, event: Event) -> None:
-        if len(self._open_runs) >= self.max_open_runs:
+        if event.uuid in self._open_runs:
+            self._forget_run(event.uuid)  # a repeated start begins the run again
+        elif len(self._open_runs) >= self.max_open_runs:
             self._abandon_oldest_run()
-        self._roots[event.uuid] = event.uuid
+        self._map_scope(event.uuid, event.uuid)
         self._open_runs[event.uuid] = RunRecord(
             id=event.uuid,
             agent_id=self.agent_id if self.agent_id is not None else event.name,
@@ -102,23 +117,36 @@ class RunAccumulator:
             started_at=event.timestamp,
         )
 
+    def _map_scope(self, scope: UUID, root: UUID) -> None:
+        self._roots[scope] = root
+        self._scopes_of.setdefault(root, []).append(scope)
+
+    def _forget_run(self, root: UUID) -> RunRecord | None:
+        """Drop an open run and every scope mapped to it."""
+        for scope in self._scopes_of.pop(root, ()):
+            if self._roots.get(scope) == root:
+                del self._roots[scope]
+        return self._open_runs.pop(root, None)
+
     def _abandon_oldest_run(self) -> None:
-        root, run = next(iter(self._open_runs.items()))
-        del self._open_runs[root]
-        self._roots = {scope: owner for scope, owner in self._roots.items() if owner != root}
+        root = next(iter(self._open_runs))
+        run = self._forget_run(root)
         self.dropped[DroppedEvent.ABANDONED_RUN] += 1
-        logger.warning(
-            "abandoned open run %s of agent %r: more than %d runs open at once "
-            "(are agent end events being lost?)",
+        assert run is not None
+        self.warnings.warn(
+            DroppedEvent.ABANDONED_RUN.value,
+            "abandoned open run %s of agent %.80r: more than %d runs open at once "
+            "(are agent end events being lost?); further abandoned runs are counted",
             run.id,
             run.agent_id,
             self.max_open_runs,
         )
 
     def _finish_run(self, event: Event) -> RunRecord | None:
-        root = self._roots.pop(event.uuid, event.uuid)
-        run = self._open_runs.pop(root, None)
+        root = self._roots.get(event.uuid, event.uuid)
+        run = self._forget_run(root) if root in self._open_runs else None
         if run is None:
+            self._roots.pop(event.uuid, None)
             self.dropped[DroppedEvent.NO_OPEN_RUN] += 1
             return None
         run.ended_at = event.timestamp
@@ -137,13 +165,13 @@ class RunAccumulator:
     def _start_nested_scope(self, event: Event) -> None:
         root = self._root_of(event)
         if root is not None:
-            self._roots[event.uuid] = root
+            self._map_scope(event.uuid, root)
 
     def _start_call(self, event: Event, kind: CallKind) -> None:
         root = self._root_of(event)
         if root is None:
             return
-        self._roots[event.uuid] = root
+        self._map_scope(event.uuid, root)
         run = self._open_runs.get(root)
         if run is not None:
             run.calls.append(
@@ -168,7 +196,7 @@ class RunAccumulator:
             if _reports_failure(event):
                 call.status = STATUS_ERROR
             if event.category == ScopeType.LLM:
-                _apply_llm_end(call, event.annotated_response)
+                self.invalid[INVALID_NUMBER] += _apply_llm_end(call, event.annotated_response)
         self._roots.pop(event.uuid, None)
 
 
@@ -188,26 +216,47 @@ def _reports_failure(event: Event) -> bool:
     return isinstance(code, str) and code.upper() == "ERROR"
 
 
-def _as_count(value: Any) -> int | None:
+def token_count(value: Any) -> tuple[int | None, bool]:
+    """A usage number as a token count, and whether it had to be dropped as invalid.
+
+    Counts are whole numbers in 0…2^63-1 (a float such as ``120.0`` counts);
+    anything else that is a number — negative, fractional, non-finite, huge —
+    is dropped, so every backend stores the same call. Absent or non-numeric
+    values are simply absent.
+    """
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return int(value)
+        return None, False
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            return None, True
+        value = int(value)
+    if 0 <= value <= MAX_TOKEN_COUNT:
+        return value, False
+    return None, True
 
 
-def _apply_llm_end(call: CallRecord, response: dict[str, Any] | None) -> None:
-    """Copy usage, model and tool-call count from the annotated response."""
+def _apply_llm_end(call: CallRecord, response: dict[str, Any] | None) -> int:
+    """Copy usage, model and tool-call count from the annotated response.
+
+    Returns how many usage numbers were dropped as invalid.
+    """
     call.annotated_response = response
     if response is None:
-        return
+        return 0
+    invalid = 0
     usage = response.get("usage")
     if isinstance(usage, dict):
-        call.output_tokens = _as_count(usage.get("completion_tokens"))
-        call.prompt_tokens = _as_count(usage.get("prompt_tokens"))
-        call.total_tokens = _as_count(usage.get("total_tokens"))
+        counts = []
+        for key in ("completion_tokens", "prompt_tokens", "total_tokens"):
+            count, dropped = token_count(usage.get(key))
+            counts.append(count)
+            invalid += dropped
+        call.output_tokens, call.prompt_tokens, call.total_tokens = counts
     model = response.get("model")
     call.model_name = model if isinstance(model, str) else None
     tool_calls = response.get("tool_calls")
     call.tool_call_count = len(tool_calls) if isinstance(tool_calls, list) else None
+    return invalid
 
 
 @dataclass
@@ -221,6 +270,8 @@ class DrainStats:
     runs_rejected: int = 0
     batches: int = 0
     storage_retries: int = 0
+    runs_not_stored: int = 0
+    """Runs given up on after an outage longer than ``give_up_after`` (ingest only)."""
     learner_failures: Counter[str] = field(default_factory=Counter)
 
 
@@ -245,6 +296,12 @@ class Drain:
     backend cannot store yet (``StorageUnavailableError``) stay buffered and are
     retried with exponential backoff; while more than ``max_buffered_runs`` wait,
     the drain stops taking events, so the bounded queue pushes back on ``put``.
+
+    ``give_up_after`` (seconds, ``None`` for never) bounds an outage: a batch
+    job such as ``adaptive ingest`` must end, so once storage has failed for
+    that long the buffered runs are counted as not stored, ``gave_up`` holds
+    the last error, and the drain goes on (a long-running runtime keeps the
+    default and retries until storage is back, saying so in its log).
     """
 
     def __init__(
@@ -262,6 +319,7 @@ class Drain:
         retry_initial_delay: float = 0.1,
         retry_max_delay: float = 5.0,
         close_timeout: float = 30.0,
+        give_up_after: float | None = None,
     ) -> None:
         self.backend = backend
         self.learners = list(learners)
@@ -274,13 +332,17 @@ class Drain:
         self.retry_initial_delay = retry_initial_delay
         self.retry_max_delay = retry_max_delay
         self.close_timeout = close_timeout
+        self.give_up_after = give_up_after
+        self.gave_up: BaseException | None = None
         self.stats = DrainStats()
+        self.warnings = CountedWarnings(logger)
         self._queue: asyncio.Queue[Event | _Flush | _Stop] = asyncio.Queue(queue_size)
         self._batch: list[RunRecord] = []
         self._batch_deadline = 0.0
         self._task: asyncio.Task[None] | None = None
         self._last_storage_error: BaseException | None = None
         self._consecutive_failures = 0
+        self._outage_started = 0.0
         self._retry_at = 0.0
         self._inflight: asyncio.Task[None] | None = None
         self._inflight_size = 0
@@ -429,7 +491,13 @@ class Drain:
         try:
             run = self.accumulator.process(event)
         except Exception:
-            logger.exception("run assembly failed on event %s (%s)", event.uuid, event.name)
+            self.warnings.warn(
+                "run_assembly_failed",
+                "run assembly failed on event %s (%.80r); further failures are counted",
+                event.uuid,
+                event.name,
+                exc_info=True,
+            )
             return
         if run is None:
             return
@@ -469,7 +537,12 @@ class Drain:
             self._schedule_retry(error)
             return
         except Exception as error:
-            logger.warning("batch of %d runs rejected (%s); storing one by one", len(batch), error)
+            self.warnings.warn(
+                "batch_rejected",
+                "batch of %d runs rejected (%s); storing one by one",
+                len(batch),
+                one_line(error),
+            )
             try:
                 await self._store_individually(batch)
             except StorageUnavailableError as outage:
@@ -481,18 +554,40 @@ class Drain:
 
     def _schedule_retry(self, error: BaseException) -> None:
         self._last_storage_error = error
+        now = time.monotonic()
+        if self._consecutive_failures == 0:
+            self._outage_started = now
         self._consecutive_failures += 1
         self.stats.storage_retries += 1
+        if self.give_up_after is not None and now - self._outage_started >= self.give_up_after:
+            self._give_up(error)
+            return
         delay = min(
             self.retry_initial_delay * 2 ** (self._consecutive_failures - 1), self.retry_max_delay
         )
-        self._retry_at = time.monotonic() + delay
-        logger.warning(
+        self._retry_at = now + delay
+        self.warnings.warn(
+            type(error).__name__,
             "storage unavailable; %d run(s) buffered, retry %d in %.2fs: %s",
             len(self._batch),
             self._consecutive_failures,
             delay,
-            error,
+            one_line(error),
+        )
+
+    def _give_up(self, error: BaseException) -> None:
+        """Count the buffered runs as not stored and let the drain go on (batch jobs end)."""
+        lost = len(self._batch)
+        self.stats.runs_not_stored += lost
+        self.gave_up = error
+        self._batch.clear()
+        self._consecutive_failures = 0
+        self._retry_at = 0.0
+        logger.error(
+            "gave up after %.0f s of storage failures: %d run(s) not stored: %s",
+            self.give_up_after,
+            lost,
+            one_line(error),
         )
 
     async def _store_individually(self, batch: list[RunRecord]) -> None:
@@ -501,12 +596,14 @@ class Drain:
                 await self._store_and_learn([run])
             except StorageUnavailableError:
                 raise
-            except Exception:
+            except Exception as error:
                 self.stats.runs_rejected += 1
-                logger.exception(
-                    "run %s of agent %r rejected by the backend and not stored",
+                self.warnings.warn(
+                    "run_rejected",
+                    "run %s of agent %.80r rejected by the backend and not stored: %s",
                     run.id,
                     run.agent_id,
+                    one_line(error),
                 )
 
     async def _store_and_learn(self, batch: list[RunRecord]) -> None:
@@ -544,13 +641,15 @@ class Drain:
             raise
         except Exception:
             self.stats.learner_failures[learner.name] += 1
-            logger.exception(
-                "learner %r failed on %d run(s) of agent %r (first run %s); "
+            self.warnings.warn(
+                f"learner_failed:{learner.name}",
+                "learner %r failed on %d run(s) of agent %.80r (first run %s); "
                 "runs are stored, this learner's state is unchanged",
                 learner.name,
                 len(runs),
                 agent_id,
                 runs[0].id,
+                exc_info=True,
             )
             return None
 

@@ -19,6 +19,10 @@ class StorageUnavailableError(StorageError):
     """The backend cannot be reached right now; the operation may succeed later."""
 
 
+class StorageFullError(StorageUnavailableError):
+    """The backend's disk or quota is full: writes may succeed once space is freed."""
+
+
 class RunsNotStoredError(AdaptiveError):
     """Shutdown could not store every completed run."""
 
@@ -72,3 +76,15 @@ class MaintenanceJobsFailedError(AdaptiveError):
     @property
     def errors(self) -> tuple[BaseException, ...]:
         return tuple(error for _, error in self.failures)
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """An error's message on one line, cut to ``limit`` characters (drivers print pages)."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def quoted(text: str, limit: int = 80) -> str:
+    """A value from the input in a message: quoted and cut, as it may be 20 kB or hold newlines."""
+    shown = repr(text[:limit])
+    return shown if len(text) <= limit else f"{shown}… ({len(text):,} characters)"

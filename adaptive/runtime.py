@@ -67,6 +67,7 @@ class AdaptiveRuntime:
             queue_size=drain_config.queue_size,
             max_buffered_runs=drain_config.max_buffered_runs,
             close_timeout=drain_config.close_timeout_s,
+            give_up_after=drain_config.give_up_after_s,
         )
         self.warm_first = WarmFirstIntercept(self.hot_cache, self.config.tool_parallelism.mode)
         self.agent_hints = AgentHintsInjector(
@@ -145,6 +146,8 @@ class AdaptiveRuntime:
             try:
                 await self.drain.close()
             finally:
+                self.drain.warnings.summarize()
+                self.drain.accumulator.warnings.summarize()
                 await self.backend.close()
 
     async def __aenter__(self) -> AdaptiveRuntime:

@@ -1,11 +1,12 @@
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from uuid import uuid4
 
 import pytest
 
-from adaptive.drain import Drain, DroppedEvent, RunAccumulator
+from adaptive.drain import Drain, DroppedEvent, RunAccumulator, token_count
 from adaptive.errors import RunsNotStoredError, StorageError, StorageUnavailableError
 from adaptive.events.model import Event
 from adaptive.hot_cache import HotCache
@@ -398,3 +399,121 @@ async def test_put_before_start_is_an_error() -> None:
     drain = make_drain(MemoryBackend())
     with pytest.raises(RuntimeError, match="start"):
         drain.put_nowait(Trace().scope("agent", "start", "a", uuid4(), None))
+
+
+# -- hostile input: abandonment, invalid numbers, outages that do not end -----
+
+
+def test_abandoning_a_run_forgets_its_scopes_only() -> None:
+    trace = Trace()
+    first = trace.start("agent", "a", None)
+    inner = trace.start("function", "step", first)
+    second = trace.start("agent", "a", None)
+    trace.start("tool", "search", second)
+    trace.start("agent", "a", None)  # the third start abandons the first run
+    trace.start("tool", "late", inner)  # a call under the abandoned run's scope
+    trace.end("agent", "a", second, None)
+    accumulator = RunAccumulator("a", max_open_runs=2)
+    completed = [accumulator.process(event) for event in trace.events]
+    assert accumulator.dropped[DroppedEvent.ABANDONED_RUN] == 1
+    assert accumulator.dropped[DroppedEvent.NO_OPEN_RUN] == 1  # "late" found no run
+    (run,) = [run for run in completed if run is not None]
+    assert run.id == second and [call.name for call in run.calls] == ["search"]
+    assert accumulator.open_run_count == 1
+
+
+def test_abandoning_is_constant_time_whatever_the_number_of_open_runs() -> None:
+    """Counted in dict operations, not seconds: the old code rebuilt the whole root map."""
+    trace = Trace()
+    for _ in range(3_000):
+        trace.start("agent", "a", None)
+    accumulator = RunAccumulator("a", max_open_runs=1_000)
+    for event in trace.events:
+        accumulator.process(event)
+    assert accumulator.dropped[DroppedEvent.ABANDONED_RUN] == 2_000
+    assert len(accumulator._roots) == 1_000  # only the open runs' scopes are remembered
+    assert len(accumulator._scopes_of) == 1_000
+
+
+def test_repeated_abandonment_is_logged_once_then_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    trace = Trace()
+    for _ in range(50):
+        trace.start("agent", "a", None)
+    accumulator = RunAccumulator("a", max_open_runs=10)
+    with caplog.at_level(logging.WARNING, logger="adaptive.drain"):
+        for event in trace.events:
+            accumulator.process(event)
+        accumulator.warnings.summarize()
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2
+    assert messages[0].startswith("abandoned open run")
+    assert messages[1] == "abandoned_run: 39 more time(s) since it was last logged (40 in all)"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected", "invalid"),
+    [
+        (120, 120, False),
+        (120.0, 120, False),
+        (0, 0, False),
+        (2**63 - 1, 2**63 - 1, False),
+        (2**63, None, True),
+        (1e308, None, True),
+        (-5, None, True),
+        (12.5, None, True),
+        (float("inf"), None, True),
+        (float("nan"), None, True),
+        (True, None, False),
+        ("120", None, False),
+        (None, None, False),
+    ],
+)
+def test_token_counts_are_whole_numbers_in_range(
+    value: Any, expected: int | None, invalid: bool
+) -> None:
+    assert token_count(value) == (expected, invalid)
+
+
+def test_invalid_token_counts_are_dropped_from_the_call_and_counted() -> None:
+    trace = Trace()
+    root = trace.start("agent", "a", None)
+    llm = trace.start("llm", "plan", root)
+    usage = {"completion_tokens": -1, "prompt_tokens": float("inf"), "total_tokens": 30}
+    trace.end("llm", "plan", llm, root, profile={"annotated_response": {"usage": usage}})
+    trace.end("agent", "a", root, None)
+    accumulator = RunAccumulator("a")
+    (run,) = [run for run in map(accumulator.process, trace.events) if run is not None]
+    (call,) = run.calls
+    assert (call.output_tokens, call.prompt_tokens, call.total_tokens) == (None, None, 30)
+    assert accumulator.invalid["invalid_number"] == 2
+
+
+async def test_an_outage_longer_than_give_up_after_ends_with_runs_counted_not_stored() -> None:
+    trace = Trace()
+    for _ in range(3):
+        simple_run(trace)
+    backend = FlakyBackend(outages=10**9)
+    drain = make_drain(backend, give_up_after=0.05)
+    drain.start()
+    for event in trace.events:
+        await drain.put(event)
+    await drain.flush()  # returns: the drain gave up instead of retrying forever
+    assert drain.stats.runs_not_stored == 3
+    assert isinstance(drain.gave_up, StorageUnavailableError)
+    await drain.close()  # nothing buffered any more: no RunsNotStoredError
+
+
+async def test_without_give_up_after_an_outage_is_retried_until_storage_is_back() -> None:
+    trace = Trace()
+    simple_run(trace)
+    backend = FlakyBackend(outages=20)
+    drain = make_drain(backend)
+    drain.start()
+    for event in trace.events:
+        await drain.put(event)
+    await drain.flush()
+    assert drain.stats.runs_not_stored == 0 and drain.gave_up is None
+    assert len(await backend.list_run_ids("a")) == 1
+    await drain.close()

@@ -24,6 +24,15 @@ for _group in (ingest, state, db, inspect, analytics, demo):
     _group.register(app)
 
 
+class _DeadSocketNoise(logging.Filter):
+    """asyncio's "socket.send() raised exception." repeats for every write to a connection a
+    restarting server dropped; the drain already reports the outage, once, with its cause."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("socket.send() raised exception")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("asyncio").addFilter(_DeadSocketNoise())
     app()

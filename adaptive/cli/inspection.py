@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from adaptive.acg import StabilityAnalysisResult, StabilityClass
 from adaptive.config import BackendSpec
-from adaptive.errors import AdaptiveError
+from adaptive.errors import AdaptiveError, quoted
 from adaptive.plan import AgentHints, ExecutionPlan
 from adaptive.records import CallKind, RunRecord
 from adaptive.storage.factory import create_backend
@@ -132,10 +132,10 @@ async def resolve_agent(backend: StorageBackend, agent_id: str | None) -> str:
     agents = await backend.list_agents()
     if agent_id is not None and agent_id in agents:
         return agent_id
-    known = ", ".join(sorted(agents)) or "none"
+    known = agent_list(agents)
     if agent_id is not None:
         raise NotFoundError(
-            f"no runs or state stored for agent {agent_id!r}; stored agents: {known}"
+            f"no runs or state stored for agent {quoted(agent_id)}; stored agents: {known}"
         )
     if len(agents) == 1:
         return agents[0]
@@ -144,6 +144,19 @@ async def resolve_agent(backend: StorageBackend, agent_id: str | None) -> str:
             "the backend holds no agents yet; ingest a trace first (adaptive ingest)"
         )
     raise NotFoundError(f"several agents are stored ({known}); choose one with --agent-id")
+
+
+MAX_AGENTS_LISTED = 10
+
+
+def agent_list(agents: list[str]) -> str:
+    """Stored agents for an error line: quoted, cut, and at most ``MAX_AGENTS_LISTED``."""
+    if not agents:
+        return "none"
+    names = sorted(agents)
+    shown = ", ".join(quoted(name, 40) for name in names[:MAX_AGENTS_LISTED])
+    more = len(names) - MAX_AGENTS_LISTED
+    return shown + (f" and {more:,} more" if more > 0 else "")
 
 
 def summarize_run(run: RunRecord) -> RunSummary:

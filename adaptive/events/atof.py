@@ -3,23 +3,41 @@
 A trace may be gigabytes and may contain damaged lines (a crashed exporter, a
 truncated copy). The reader yields one event at a time, never holds more than
 the current line, and turns every bad line into a counted, numbered skip.
+
+Gzip-compressed traces (``trace.jsonl.gz``, or any file or standard input
+starting with gzip's magic bytes) are read transparently; a truncated or
+corrupt gzip stream ends the read with a counted ``corrupt_gzip`` skip.
+
+Numbers JSON cannot carry — ``NaN``, ``Infinity``, ``-Infinity`` and
+literals too large for a double such as ``1e999`` — are replaced by ``null``
+wherever they appear in an event and counted as ``invalid_number``: they
+would otherwise be stored by one backend and rejected by another, and no
+NeMo Relay process could read them back.
 """
 
 from __future__ import annotations
 
+import gzip
+import math
+import re
 import sys
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Final
 
 from pydantic import ValidationError
 
+from adaptive.errors import quoted
 from adaptive.events.model import Event, EventKind
 
 KNOWN_KINDS = frozenset(kind.value for kind in EventKind)
+GZIP_MAGIC: Final = b"\x1f\x8b"
+MAYBE_NON_FINITE: Final = re.compile(rb"NaN|Infinity|[eE]\+?[0-9]{3}")
+"""Cheap test of a raw line: only lines that match are searched for non-finite numbers."""
 
 
 class SkipReason(StrEnum):
@@ -28,6 +46,7 @@ class SkipReason(StrEnum):
     MALFORMED_JSON = "malformed_json"
     INVALID_EVENT = "invalid_event"
     UNKNOWN_KIND = "unknown_kind"
+    CORRUPT_GZIP = "corrupt_gzip"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +69,12 @@ class ReadReport:
     max_examples: int = 100
     lines: int = 0
     events: int = 0
+    gzip: bool = False
+    """Whether the trace was gzip-compressed."""
     skipped: Counter[SkipReason] = field(default_factory=Counter)
     examples: list[SkippedLine] = field(default_factory=list)
+    invalid_numbers: int = 0
+    """Non-finite numbers replaced by ``null`` in events that were kept."""
 
     @property
     def skipped_total(self) -> int:
@@ -78,7 +101,17 @@ def _describe_validation_error(error: ValidationError) -> tuple[SkipReason, str]
 
 def iter_events(lines: Iterable[bytes | str], report: ReadReport) -> Iterator[Event]:
     """Yield the valid events of an iterable of JSONL lines, counting the rest."""
-    for line_number, line in enumerate(lines, start=1):
+    line_number = 0
+    numbered = iter(lines)
+    while True:
+        try:
+            line = next(numbered)
+        except StopIteration:
+            return
+        except (OSError, EOFError, zlib.error) as error:  # a gzip stream cut short
+            report.record_skip(line_number + 1, SkipReason.CORRUPT_GZIP, str(error))
+            return
+        line_number += 1
         report.lines += 1
         if not line.strip():
             continue
@@ -89,19 +122,64 @@ def iter_events(lines: Iterable[bytes | str], report: ReadReport) -> Iterator[Ev
             report.record_skip(line_number, reason, detail)
             continue
         if event.kind not in KNOWN_KINDS:
-            report.record_skip(line_number, SkipReason.UNKNOWN_KIND, f"kind {event.kind!r}")
+            report.record_skip(line_number, SkipReason.UNKNOWN_KIND, f"kind {quoted(event.kind)}")
             continue
+        if MAYBE_NON_FINITE.search(line.encode() if isinstance(line, str) else line):
+            report.invalid_numbers += _null_non_finite_numbers(event)
         report.events += 1
         yield event
 
 
+def _null_non_finite_numbers(event: Event) -> int:
+    """Replace NaN and infinities in the event's JSON values with ``None``; how many."""
+    replaced = 0
+    for name in ("metadata", "data", "category_profile"):
+        value, count = _without_non_finite(getattr(event, name))
+        if count:
+            setattr(event, name, value)
+            replaced += count
+    extra = event.__pydantic_extra__ or {}
+    for name, value in list(extra.items()):
+        extra[name], count = _without_non_finite(value)
+        replaced += count
+    return replaced
+
+
+def _without_non_finite(value: Any) -> tuple[Any, int]:
+    if isinstance(value, float):
+        return (value, 0) if math.isfinite(value) else (None, 1)
+    if isinstance(value, dict):
+        replaced = 0
+        for key, item in value.items():
+            value[key], count = _without_non_finite(item)
+            replaced += count
+        return value, replaced
+    if isinstance(value, list):
+        replaced = 0
+        for index, item in enumerate(value):
+            value[index], count = _without_non_finite(item)
+            replaced += count
+        return value, replaced
+    return value, 0
+
+
 def read_events(source: str | Path | BinaryIO, report: ReadReport) -> Iterator[Event]:
-    """Stream events from a path, ``"-"`` (standard input) or a binary file."""
+    """Stream events from a path, ``"-"`` (standard input) or a binary file; gzip or not."""
     if isinstance(source, str | Path):
         if str(source) == "-":
-            yield from iter_events(sys.stdin.buffer, report)
+            yield from iter_events(decompressed(sys.stdin.buffer, report), report)
             return
         with open(source, "rb") as handle:
-            yield from iter_events(handle, report)
+            yield from iter_events(decompressed(handle, report), report)
         return
-    yield from iter_events(source, report)
+    yield from iter_events(decompressed(source, report), report)
+
+
+def decompressed(handle: BinaryIO, report: ReadReport) -> Iterable[bytes]:
+    """The handle itself, or a gzip reader over it when it starts with gzip's magic bytes."""
+    peek = getattr(handle, "peek", None)
+    head = peek(2)[:2] if callable(peek) else b""
+    if head != GZIP_MAGIC:
+        return handle
+    report.gzip = True
+    return gzip.GzipFile(fileobj=handle, mode="rb")

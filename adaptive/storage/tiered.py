@@ -73,6 +73,8 @@ class TieredBackend:
     def __init__(self, durable: StorageBackend, hot: StorageBackend) -> None:
         self.durable = durable
         self.hot = hot
+        if hasattr(hot, "check_persistence"):
+            hot.check_persistence = False  # a copy: PostgreSQL holds the truth
         self.hot_stale = True
         self.copy_failures = 0
 

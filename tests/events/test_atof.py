@@ -1,5 +1,7 @@
+import gzip
 import io
 import json
+from typing import Any
 
 from adaptive.events import ReadReport, SkipReason, iter_events, read_events
 from tests.factories import SAMPLE_TRACE
@@ -85,3 +87,37 @@ def test_reader_is_lazy() -> None:
     for _ in range(3):
         next(stream)
     assert report.lines == 3
+
+
+def test_non_finite_numbers_become_null_and_are_counted() -> None:
+    line = GOOD[:-1] + ', "data": {"a": NaN, "b": [Infinity, -Infinity, 1e999, 1.5e3, 7]}}'
+    report = ReadReport()
+    (event,) = iter_events([line.encode()], report)
+    assert event.data == {"a": None, "b": [None, None, None, 1500.0, 7]}
+    assert report.invalid_numbers == 4 and report.skipped_total == 0
+
+
+def test_a_finite_line_is_not_walked() -> None:
+    report = ReadReport()
+    (event,) = iter_events([GOOD.encode()], report)
+    assert report.invalid_numbers == 0 and event.model_extra == {"future_field": {"kept": True}}
+
+
+def test_gzip_input_is_read_transparently_from_a_file_and_a_stream(tmp_path: Any) -> None:
+    compressed = gzip.compress(SAMPLE_TRACE.read_bytes())
+    path = tmp_path / "trace.jsonl.gz"
+    path.write_bytes(compressed)
+    from_file, from_stream = ReadReport(), ReadReport()
+    assert len(list(read_events(path, from_file))) == 576
+    assert len(list(read_events(io.BufferedReader(io.BytesIO(compressed)), from_stream))) == 576
+    assert from_file.gzip and from_stream.gzip and from_file.skipped_total == 0
+
+
+def test_a_truncated_gzip_stream_ends_with_a_counted_skip(tmp_path: Any) -> None:
+    compressed = gzip.compress(SAMPLE_TRACE.read_bytes())
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(compressed[: len(compressed) // 2])
+    report = ReadReport()
+    events = list(read_events(path, report))
+    assert 0 < len(events) < 576
+    assert report.skipped[SkipReason.CORRUPT_GZIP] == 1

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 PROGRESS_MIN_BYTES = 1 << 20
 """Traces smaller than this ingest in about a second: no progress bar for them."""
+DEFAULT_MAX_OUTAGE_S = 60.0
+"""How long a batch ingest waits for storage that is down (or full) before it gives up."""
 
 
 def register(app: typer.Typer) -> None:
@@ -49,10 +51,13 @@ def _print_summary(summary: IngestSummary) -> None:
     table.add_row("events not placed in a run", str(sum(summary.dropped.values())))
     for drop_reason, count in sorted(summary.dropped.items()):
         table.add_row(f"  {drop_reason}", str(count))
+    table.add_row("numbers dropped (invalid_number)", str(summary.invalid_numbers))
     table.add_row("runs completed", str(stats.runs_completed))
     table.add_row("runs stored", str(stats.runs_stored))
     table.add_row("runs already stored", str(stats.runs_duplicate))
     table.add_row("runs rejected", str(stats.runs_rejected))
+    if stats.runs_not_stored:
+        table.add_row("runs not stored (storage unavailable)", str(stats.runs_not_stored))
     table.add_row("runs left open", str(summary.open_runs))
     for learner, count in sorted(stats.learner_failures.items()):
         table.add_row(f"learner failures: {learner}", str(count))
@@ -65,8 +70,9 @@ def _print_summary(summary: IngestSummary) -> None:
             highlight=False,
             markup=False,
         )
-    if len(report.examples) > 20 or report.skipped_total > len(report.examples):
-        errors.print(f"... {report.skipped_total - 20} more skipped line(s)")
+    shown = min(len(report.examples), 20)
+    if report.skipped_total > shown:
+        errors.print(f"... {report.skipped_total - shown} more skipped line(s)")
 
 
 def wants_progress(source: str, enabled: bool, terminal: Console) -> bool:
@@ -126,8 +132,22 @@ def ingest(
             "--progress/--no-progress", help="Progress bar on a terminal for large files."
         ),
     ] = True,
+    max_outage: Annotated[
+        float | None,
+        typer.Option(
+            "--max-outage",
+            min=0.1,
+            help="Give up when storage stays unavailable this many seconds "
+            "(default: drain.give_up_after_s, else 60).",
+        ),
+    ] = None,
 ) -> None:
-    """Read an ATOF trace, store its runs and learn from them."""
+    """Read an ATOF trace (plain or gzip), store its runs and learn from them.
+
+    Exit code 0: every completed run was stored (or already was); 1: runs
+    were rejected or could not be stored; 2: nothing usable was read, or the
+    command could not start (bad option, unreachable backend).
+    """
     from adaptive.cli.ingest import batch_gc_thresholds
     from adaptive.config import with_learners
 
@@ -135,10 +155,39 @@ def ingest(
         config = configure(config_path, backend, agent_id)
         if learners is not None:
             config = with_learners(config, learners)
-        if source != "-" and not Path(source).is_file():
-            raise AdaptiveError(f"trace file not found: {source}")
+        if max_outage is not None or config.drain.give_up_after_s is None:
+            drain = config.drain.model_copy(
+                update={"give_up_after_s": max_outage or DEFAULT_MAX_OUTAGE_S}
+            )
+            config = config.model_copy(update={"drain": drain})
+        _check_trace(source)
         with batch_gc_thresholds():
             summary = _ingest_with_optional_progress(source, config, export is not None, progress)
     _print_summary(summary)
     if export is not None and summary.state is not None:
         export.write_text(json.dumps(summary.state, indent=2, sort_keys=True) + "\n")
+    outcome = summary.outcome(source)
+    if outcome is not None:
+        from rich.text import Text
+
+        error_console().print(Text.assemble(("error: ", "bold red"), outcome), highlight=False)
+    if summary.exit_code:
+        raise typer.Exit(code=summary.exit_code)
+
+
+def _check_trace(source: str) -> None:
+    """A path that is not a readable file gets a one-line reason, not a traceback."""
+    if source == "-":
+        return
+    path = Path(source)
+    if path.is_dir():
+        raise AdaptiveError(
+            f"trace path {source} is a directory; give an ATOF JSONL file "
+            "(plain or .gz), or - for standard input"
+        )
+    if not path.is_file():
+        raise AdaptiveError(f"trace file not found: {source}")
+    try:
+        path.open("rb").close()
+    except OSError as error:
+        raise AdaptiveError(f"cannot read trace file {source}: {error.strerror}") from error

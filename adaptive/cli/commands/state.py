@@ -37,8 +37,16 @@ def state_export(
 
 
 async def _export(config: AdaptiveConfig) -> dict[str, Any]:
+    """The export; an agent (or a backend) with nothing stored is an error, not ``{}``."""
     from adaptive.cli import inspection
     from adaptive.storage.export import export_state
 
     async with inspection.opened_backend(config.backend) as backend:
-        return await export_state(backend, config.agent_id)
+        if config.agent_id is not None:
+            await inspection.resolve_agent(backend, config.agent_id)
+        exported = await export_state(backend, config.agent_id)
+        if not exported:
+            raise inspection.NotFoundError(
+                "the backend holds no runs or state yet; ingest a trace first (adaptive ingest)"
+            )
+        return exported

@@ -55,6 +55,7 @@ from adaptive.storage.keys import acg_key_belongs_to
 from adaptive.storage.protocol import UnitOfWork
 from adaptive.storage.redis import codec
 from adaptive.storage.redis.codec import Codec, ValueKind
+from adaptive.storage.redis.durability import warn_if_volatile
 from adaptive.storage.redis.errors import ConcurrentUpdateError, short, translated_errors
 from adaptive.storage.redis.keyspace import Keyspace, glob_escape
 from adaptive.storage.redis.unit import RedisUnitOfWork, UnitContext
@@ -115,6 +116,8 @@ class RedisBackend:
         self._server = display_url(self._client_url)
         self._codec = Codec()
         self._client: Redis | None = None
+        self.check_persistence = True
+        """Warn on open when the server keeps nothing on disk (off for a tiered hot tier)."""
         self.conflicts = 0
         """Units of work that lost a race and ran again (how contended the keys are)."""
 
@@ -170,6 +173,8 @@ class RedisBackend:
             await client.aclose()
             raise
         self._client = client
+        if self.check_persistence:
+            await warn_if_volatile(client, self._server)
 
     async def close(self) -> None:
         client, self._client = self._client, None

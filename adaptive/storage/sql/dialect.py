@@ -27,6 +27,7 @@ Locking:
 from __future__ import annotations
 
 import enum
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -74,16 +75,19 @@ class ErrorKind(enum.Enum):
     """Lost a race (serialization failure, deadlock, busy database): run the unit again."""
     UNAVAILABLE = "unavailable"
     """The database cannot be reached; the caller keeps its data and tries later."""
+    FULL = "full"
+    """The database's disk or quota is full; like unavailable, but the operator must act."""
     REJECTED = "rejected"
     """The database refused the statement or the data; retrying will not help."""
 
 
 _PG_RETRY_STATES = frozenset({"40001", "40P01", "55P03"})
 _PG_UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300", "53400"})
+_PG_FULL_STATES = frozenset({"53100", "53200"})
+"""disk_full and out_of_memory (class 53, insufficient resources); quotas surface as 53100."""
 _SQLITE_RETRY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
-_SQLITE_UNAVAILABLE_CODES = frozenset(
-    {sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL}
-)
+_SQLITE_UNAVAILABLE_CODES = frozenset({sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR})
+_SQLITE_FULL_CODES = frozenset({sqlite3.SQLITE_FULL})
 
 
 @dataclass(frozen=True)
@@ -122,10 +126,15 @@ class SqlDialect:
         return statement.on_conflict_do_update(index_elements=list(key), set_=updates)
 
     def prepare(self, url: URL) -> None:
-        """SQLite: create the database file's directory, so a configured path needs no set-up."""
+        """SQLite: create the database file's directory, so a configured path needs no set-up.
+
+        A path that cannot hold a database (under a regular file, in a
+        directory that cannot be created or written) is a ``StorageError``
+        naming the path and the problem.
+        """
         in_memory = url.database in (None, "", ":memory:")
         if self.name == SQLITE and not in_memory and not url.query.get("uri"):
-            Path(str(url.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            _prepare_sqlite_path(Path(str(url.database)).expanduser())
 
     def install(self, engine: AsyncEngine) -> None:
         """Per-connection settings; on SQLite, take transaction control from sqlite3."""
@@ -196,6 +205,8 @@ def _classify_postgres(cause: BaseException | None) -> ErrorKind:
     if isinstance(state, str):
         if state in _PG_RETRY_STATES:
             return ErrorKind.RETRY
+        if state in _PG_FULL_STATES:
+            return ErrorKind.FULL
         if state.startswith("08") or state in _PG_UNAVAILABLE_STATES:
             return ErrorKind.UNAVAILABLE
         return ErrorKind.REJECTED
@@ -210,6 +221,8 @@ def _classify_sqlite(cause: BaseException | None) -> ErrorKind:
         primary = code & 0xFF  # extended result codes carry the primary code in the low byte
         if primary in _SQLITE_RETRY_CODES:
             return ErrorKind.RETRY
+        if primary in _SQLITE_FULL_CODES:
+            return ErrorKind.FULL
         if primary in _SQLITE_UNAVAILABLE_CODES:
             return ErrorKind.UNAVAILABLE
     if _is_connection_failure(cause):
@@ -228,6 +241,28 @@ def _is_connection_failure(cause: BaseException | None) -> bool:
             return True  # asyncpg: "connection is closed"
         cause = getattr(cause, "orig", None) or cause.__cause__
     return False
+
+
+def _prepare_sqlite_path(path: Path) -> None:
+    directory = path.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise StorageError(
+            f"cannot create the SQLite database {path}: a path above it is a file, not a directory"
+        ) from None
+    except OSError as error:
+        raise StorageError(
+            f"cannot create the directory {directory} for the SQLite database {path}: "
+            f"{error.strerror or error}"
+        ) from None
+    if path.is_dir():
+        raise StorageError(f"cannot use {path} as a SQLite database: it is a directory")
+    target = path if path.exists() else directory
+    if not os.access(target, os.W_OK):
+        raise StorageError(
+            f"cannot write the SQLite database {path}: {target} is not writable by this user"
+        )
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from adaptive.errors import StorageError, StorageUnavailableError
+from adaptive.errors import StorageError, StorageFullError, StorageUnavailableError
 from adaptive.storage.sql.dialect import ErrorKind, SqlDialect
 
 
@@ -64,6 +64,11 @@ def storage_error(error: BaseException, dialect: SqlDialect, action: str) -> Sto
     detail = _detail(error)
     if kind is ErrorKind.RETRY:
         return ConcurrentUpdateError(f"concurrent update while {action}: {detail}")
+    if kind is ErrorKind.FULL:
+        return StorageFullError(
+            f"{dialect.name} database out of space while {action}: {detail} "
+            "(free disk space or raise the quota)"
+        )
     if kind is ErrorKind.UNAVAILABLE:
         return StorageUnavailableError(
             f"{dialect.name} database unavailable while {action}: {detail}"

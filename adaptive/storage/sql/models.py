@@ -44,13 +44,13 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     Table,
-    Text,
     Uuid,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from adaptive.storage.sql.dialect import Payload
+from adaptive.storage.sql.nul import NulSafeText
 
 NAMING_CONVENTION: Final = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -95,7 +95,7 @@ class Base(DeclarativeBase):
         datetime: DateTime(timezone=True),
         bytes: LargeBinary(DIGEST_BYTES),
         dict[str, Any]: Payload,
-        str: Text(),
+        str: NulSafeText(),
         UUID: Uuid(),
     }
 
