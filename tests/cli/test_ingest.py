@@ -70,10 +70,11 @@ def test_missing_trace_and_unknown_backend_fail_with_exit_code_2(tmp_path: Path)
     assert "unknown learner" in result.output
 
 
-def test_state_export_of_empty_memory_backend_is_an_empty_object() -> None:
+def test_state_export_of_an_empty_backend_says_so() -> None:
     result = runner.invoke(app, ["state", "export", "--backend", "memory://"])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {}
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "holds no runs or state yet" in result.stderr
 
 
 def test_db_commands_migrate_a_database(tmp_path: Path) -> None:

@@ -172,13 +172,13 @@ def test_the_agent_id_comes_from_the_environment(sqlite_sample: list[str]) -> No
         app, ["plan", "show", *sqlite_sample, "--format", "json"], env={"ADAPTIVE_AGENT_ID": "x"}
     )
     assert result.exit_code == 2
-    assert "no runs or state stored for agent 'x'; stored agents: planner" in result.stderr
+    assert "no runs or state stored for agent 'x'; stored agents: 'planner'" in result.stderr
 
 
 def test_an_unknown_agent_lists_the_stored_ones(sqlite_sample: list[str]) -> None:
     for command in (["runs", "list"], ["plan", "show"], ["hints", "show"]):
         result = invoke_failing(*command, *sqlite_sample, "--agent-id", "nobody")
-        assert "stored agents: planner" in result.stderr
+        assert "stored agents: 'planner'" in result.stderr
 
 
 def test_several_agents_need_an_agent_id(sqlite_url: str, tmp_path: Path) -> None:
@@ -186,7 +186,7 @@ def test_several_agents_need_an_agent_id(sqlite_url: str, tmp_path: Path) -> Non
     ingest_sample(backend)
     invoke("ingest", str(_renamed_sample(tmp_path)), *backend)
     result = invoke_failing("runs", "list", *backend)
-    assert "several agents are stored (planner, writer)" in result.stderr
+    assert "several agents are stored ('planner', 'writer')" in result.stderr
     assert "--agent-id" in result.stderr
     assert len(invoke_json("runs", "list", *backend, "--agent-id", "writer", "--format", "json"))
 

@@ -92,19 +92,36 @@ async def test_run_columns_hold_what_analytics_needs(backend: SqlBackend) -> Non
 # -- errors ---------------------------------------------------------------------------
 
 
+REJECTING_TRIGGER = {
+    "sqlite": [
+        "CREATE TRIGGER reject_calls BEFORE INSERT ON calls WHEN NEW.name = 'rejected' "
+        "BEGIN SELECT RAISE(ABORT, 'call name refused by a test trigger'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION reject_calls() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.name = 'rejected' THEN RAISE EXCEPTION 'call name refused by a test trigger'; "
+        "END IF; RETURN NEW; END $$",
+        "CREATE TRIGGER reject_calls BEFORE INSERT ON calls "
+        "FOR EACH ROW EXECUTE FUNCTION reject_calls()",
+    ],
+}
+
+
 async def test_rejected_run_does_not_cost_the_rest_of_its_batch(sql_url: str) -> None:
-    """PostgreSQL refuses NUL characters; the batch fails whole, the drain keeps the rest."""
-    bad = run_with([call(CallKind.TOOL, "nul\x00tool", 0, 1)])
+    """A database that refuses one run's data fails its batch whole; the drain keeps the rest."""
+    bad = run_with([call(CallKind.TOOL, "rejected", 0, 1)])
     good = [run_with([call(CallKind.TOOL, "t", 0, 1)]) for _ in range(3)]
     async with opened(sql_url) as backend:
-        if backend.dialect.name == "postgresql":
-            with pytest.raises(StorageError, match="rejected storing 4 run") as caught:
-                await add(backend, [good[0], bad, *good[1:]])
-            assert not isinstance(caught.value, StorageUnavailableError)
-            assert "0x00" in str(caught.value)
-            assert await backend.list_run_ids("a") == []
+        async with backend.engine.begin() as connection:
+            for statement in REJECTING_TRIGGER[backend.dialect.name]:
+                await connection.execute(text(statement))
+        with pytest.raises(StorageError, match="rejected storing 4 run") as caught:
+            await add(backend, [good[0], bad, *good[1:]])
+        assert not isinstance(caught.value, StorageUnavailableError)
+        assert "refused by a test trigger" in str(caught.value)
+        assert await backend.list_run_ids("a") == []
         trace = Trace()
-        for tool in ["t", "nul\x00tool", "t", "t"]:
+        for tool in ["t", "rejected", "t", "t"]:
             root = trace.start("agent", "a", None)
             trace.end("tool", tool, trace.start("tool", tool, root), root)
             trace.end("agent", "a", root, None)
@@ -114,12 +131,21 @@ async def test_rejected_run_does_not_cost_the_rest_of_its_batch(sql_url: str) ->
             await drain.put(event)
         await drain.close()
         stored = await backend.load_runs("a", await backend.list_run_ids("a"))
-        names = [run.calls[0].name for run in stored]
-        if backend.dialect.name == "postgresql":
-            assert names == ["t", "t", "t"]
-            assert drain.stats.runs_rejected == 1
-        else:  # SQLite keeps NUL characters
-            assert names == ["t", "nul\x00tool", "t", "t"]
+        assert [run.calls[0].name for run in stored] == ["t", "t", "t"]
+        assert drain.stats.runs_rejected == 1
+
+
+async def test_nul_characters_are_stored_and_read_back_unchanged(sql_url: str) -> None:
+    """PostgreSQL refuses NUL in text and jsonb; the backend stores it losslessly anyway."""
+    request = {"messages": [{"role": "user", "content": "a\x00b \uf8ff0 \\u0000"}]}
+    run = run_with(
+        [call(CallKind.LLM, "ll\x00m", 0, 1, annotated_request=request)], agent="ag\x00ent"
+    )
+    async with opened(sql_url) as backend:
+        await add(backend, [run])
+        (stored,) = await backend.load_runs("ag\x00ent", [run.id])
+        assert stored.to_wire() == run.to_wire()
+        assert await backend.list_agents() == ["ag\x00ent"]
 
 
 async def test_unit_cannot_commit_after_a_swallowed_database_error(backend: SqlBackend) -> None:
