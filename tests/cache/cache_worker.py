@@ -30,16 +30,29 @@ BODY = {
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     config = ResponseCacheConfig.model_validate(
-        {"namespace": "cross-process", "backend": {"kind": "redis",
-         "config": {"url": args.redis_url, "key_prefix": args.key_prefix}}}
-    )  # fmt: skip
+        {
+            "namespace": "cross-process",
+            "backend": {
+                "kind": "redis",
+                "config": {"url": args.redis_url, "key_prefix": args.key_prefix},
+            },
+        }
+    )
     counter = redis_async.Redis.from_url(args.redis_url)
 
     async def provider() -> dict[str, Any]:
         calls = await counter.incr(args.counter)
         await asyncio.sleep(args.delay_s)
-        return {"choices": [{"index": 0, "message": {"role": "assistant", "content": "shared answer"},
-                             "finish_reason": "stop"}], "call": int(calls)}  # fmt: skip
+        return {
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "shared answer"},
+                    "finish_reason": "stop",
+                }
+            ],
+            "call": int(calls),
+        }
 
     async with ResponseCache(config) as cache:
         await asyncio.sleep(max(0.0, args.start_at - time.time()))

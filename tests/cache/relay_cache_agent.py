@@ -38,10 +38,15 @@ class Counters:
         return {
             "id": f"resp-{self.provider}",
             "model": "demo-model",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
-                         "finish_reason": "stop"}],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "ok"},
+                    "finish_reason": "stop",
+                }
+            ],
             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-        }  # fmt: skip
+        }
 
     def tool(self, name: str) -> Any:
         async def run(args: Any) -> nemo_relay.ToolExecutionResult[Any]:
@@ -124,8 +129,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         await runtime.shutdown()
     if cache is not None:
         await cache.close()
-    return {"provider": counters.provider, "tools": counters.tools, "responses": responses,
-            "marks": marks}  # fmt: skip
+    return {
+        "provider": counters.provider,
+        "tools": counters.tools,
+        "responses": responses,
+        "marks": marks,
+    }
 
 
 if __name__ == "__main__":

@@ -40,16 +40,14 @@ TOOLS: list[dict[str, Any]] = [
     {"overrides": {"x*y": {}, "t": {"bypass_rate": -1, "ttl_seconds": 0}}},
     {"classes": {"a": {"cacheable": True, "members": ["*"]}, "b": {"members": ["*"]}}},
     {"overrides": {"*": {"cacheable": True}}},
-    {
-        "classes": {"a": {"cacheable": True, "members": ["docs_*"]}, "b": {"members": ["*_search"]}}
-    },  # fmt: skip
+    {"classes": {"a": {"cacheable": True, "members": ["docs_*"]}, "b": {"members": ["*_search"]}}},
     {"classes": {"a": {"cacheable": True, "members": ["docs_*"]}, "b": {"members": ["web_*"]}}},
     {
         "classes": {
             "a": {"cacheable": True, "members": ["*_search"]},
             "b": {"members": ["*_web_search"]},
         }
-    },  # fmt: skip
+    },
     {"overrides": {"docs_*": {"cacheable": True}, "*_search": {}, "z*": {"cacheable": False}}},
     {
         "enabled": True,
@@ -63,7 +61,7 @@ TOOLS: list[dict[str, Any]] = [
             }
         },
         "overrides": {"docs_search": {"tool_version": "v2"}},
-    },  # fmt: skip
+    },
 ]
 
 
@@ -80,7 +78,8 @@ def ours(section: dict[str, Any]) -> list[dict[str, Any]]:
 def test_defaults_are_nemo_relays() -> None:
     theirs = relay_adaptive.ResponseCacheConfig().to_dict()
     mine = ResponseCacheConfig().model_dump(exclude={"tools"})
-    assert mine == {**theirs, "backend": {"kind": "in_memory", "config": {}}}
+    expected: dict[str, Any] = {**theirs, "backend": {"kind": "in_memory", "config": {}}}
+    assert mine == expected
     tool_defaults = relay_adaptive.ToolCacheConfig().to_dict()
     from adaptive.cache import ToolCacheConfig
 
@@ -99,17 +98,22 @@ def test_tool_diagnostics_match_nemo_relay(tools: dict[str, Any]) -> None:
 
 
 def test_unknown_fields_are_warned_as_nemo_relay_does() -> None:
-    section = {"namespace": "x", "foo": 1, "backend": {"kind": "in_memory", "config": {"bar": 1}},
-               "tools": {"baz": 1, "classes": {"a": {"qux": 1}}, "overrides": {"t": {"members": []}}}}  # fmt: skip
+    section = {
+        "namespace": "x",
+        "foo": 1,
+        "backend": {"kind": "in_memory", "config": {"bar": 1}},
+        "tools": {"baz": 1, "classes": {"a": {"qux": 1}}, "overrides": {"t": {"members": []}}},
+    }
     plugin = relay_plugin.PluginConfig(
-        components=[relay_adaptive.ComponentSpec({"version": 1, "response_cache": section})]
+        components=[relay_adaptive.ComponentSpec({"version": 1, "response_cache": section})]  # type: ignore[dict-item]
     )
     theirs = sorted(
         (d["component"], d["field"], d["message"])
         for d in relay_plugin.validate(plugin)["config"]["diagnostics"]
     )
-    warnings = [d for d in ResponseCacheConfig.model_validate(section).diagnostics()
-                if d.level == "warning"]  # fmt: skip
+    warnings = [
+        d for d in ResponseCacheConfig.model_validate(section).diagnostics() if d.level == "warning"
+    ]
     assert all(d.code == "adaptive.unknown_field" for d in warnings)
     assert sorted((d.component, d.field, d.message) for d in warnings) == theirs
 
@@ -121,7 +125,7 @@ def test_unknown_fields_are_warned_as_nemo_relay_does() -> None:
         {"ttl_seconds": 1.5},
         {"priority": "a"},
         {"cache_nondeterministic": "yes"},
-    ],  # fmt: skip
+    ],
 )
 def test_wrong_types_are_refused_like_nemo_relays_deserializer(section: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
@@ -133,6 +137,9 @@ def test_wrong_types_are_refused_like_nemo_relays_deserializer(section: dict[str
 def test_diagnostic_shape() -> None:
     (diagnostic,) = ResponseCacheConfig().diagnostics()
     assert diagnostic == CacheDiagnostic(
-        level="error", code="response_cache.missing_namespace", component="response_cache",
-        field="namespace", message=diagnostic.message,
-    )  # fmt: skip
+        level="error",
+        code="response_cache.missing_namespace",
+        component="response_cache",
+        field="namespace",
+        message=diagnostic.message,
+    )

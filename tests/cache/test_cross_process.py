@@ -22,11 +22,28 @@ def split(url: str) -> tuple[str, str]:
 
 def worker(server: str, prefix: str, *, concurrency: int, start_at: float, delay_s: float) -> Any:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.cache.cache_worker", "--redis-url", server, "--key-prefix",
-         prefix, "--counter", f"{prefix}provider_calls", "--concurrency", str(concurrency),
-         "--start-at", str(start_at), "--delay-s", str(delay_s)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tests.cache.cache_worker",
+            "--redis-url",
+            server,
+            "--key-prefix",
+            prefix,
+            "--counter",
+            f"{prefix}provider_calls",
+            "--concurrency",
+            str(concurrency),
+            "--start-at",
+            str(start_at),
+            "--delay-s",
+            str(delay_s),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def result(process: Any) -> dict[str, Any]:
@@ -57,8 +74,9 @@ def test_the_second_process_is_served_the_first_process_entry(redis_url: str) ->
 def test_eight_concurrent_misses_in_two_processes_reach_the_provider_once(redis_url: str) -> None:
     server, prefix = split(redis_url)
     start_at = time.time() + 2.5  # both interpreters are up and connected by then
-    processes = [worker(server, prefix, concurrency=4, start_at=start_at, delay_s=0.4)
-                 for _ in range(2)]  # fmt: skip
+    processes = [
+        worker(server, prefix, concurrency=4, start_at=start_at, delay_s=0.4) for _ in range(2)
+    ]
     results = [result(process) for process in processes]
     assert provider_calls(server, prefix) == 1
     answers = [response for r in results for response in r["responses"]]

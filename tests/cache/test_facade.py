@@ -15,8 +15,12 @@ from adaptive.errors import ConfigError
 from tests.conftest import ThrowawayRedis
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "q"}], "temperature": 0}
-ANSWER = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "a"},
-                       "finish_reason": "stop"}], "usage": {"total_tokens": 42}}  # fmt: skip
+ANSWER = {
+    "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "a"}, "finish_reason": "stop"}
+    ],
+    "usage": {"total_tokens": 42},
+}
 
 
 class Provider:
@@ -117,8 +121,9 @@ async def test_error_responses_and_oversized_responses_are_not_stored(
 
 
 async def test_unserializable_arguments_pass_through_counted() -> None:
-    cache = memory_cache(tools={"enabled": True, "classes": {"c": {"cacheable": True,
-                                                                   "members": ["t"]}}})  # fmt: skip
+    cache = memory_cache(
+        tools={"enabled": True, "classes": {"c": {"cacheable": True, "members": ["t"]}}}
+    )
     calls = 0
 
     async def tool() -> ToolOutcome:
@@ -134,9 +139,11 @@ async def test_unserializable_arguments_pass_through_counted() -> None:
 
 async def test_tool_classes_errors_and_skipped_arguments() -> None:
     cache = memory_cache(
-        tools={"enabled": True, "classes": {"docs": {"cacheable": True, "members": ["docs_*"],
-                                                     "arg_skip": ["trace"]}}}
-    )  # fmt: skip
+        tools={
+            "enabled": True,
+            "classes": {"docs": {"cacheable": True, "members": ["docs_*"], "arg_skip": ["trace"]}},
+        }
+    )
     calls: dict[str, int] = {}
 
     def tool(name: str, result: Any) -> Any:
@@ -158,12 +165,18 @@ async def test_tool_classes_errors_and_skipped_arguments() -> None:
 async def test_streams_replay_their_chunks_in_order() -> None:
     cache = memory_cache()
     chunks = [
-        {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"role": "assistant",
-                                                                     "content": "he"}}]},
-        {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": "llo"},
-                                               "finish_reason": "stop"}]},
+        {
+            "id": "c",
+            "model": "m",
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": "he"}}],
+        },
+        {
+            "id": "c",
+            "model": "m",
+            "choices": [{"index": 0, "delta": {"content": "llo"}, "finish_reason": "stop"}],
+        },
         {"id": "c", "model": "m", "choices": [], "usage": {"total_tokens": 7}},
-    ]  # fmt: skip
+    ]
     opened = 0
 
     async def open_stream() -> Any:
@@ -205,10 +218,13 @@ async def test_an_unfinished_stream_is_not_stored() -> None:
 
 
 async def test_redis_down_runs_live_then_caching_resumes(throwaway_redis: ThrowawayRedis) -> None:
-    section = {"namespace": "t", "backend": {"kind": "redis", "config": {
-        "url": throwaway_redis.url, "key_prefix": "down:"}}}  # fmt: skip
-    cache = ResponseCache(ResponseCacheConfig.model_validate(section),
-                          CacheOptions(redis_timeout_s=0.5))  # fmt: skip
+    section = {
+        "namespace": "t",
+        "backend": {"kind": "redis", "config": {"url": throwaway_redis.url, "key_prefix": "down:"}},
+    }
+    cache = ResponseCache(
+        ResponseCacheConfig.model_validate(section), CacheOptions(redis_timeout_s=0.5)
+    )
     provider = Provider()
     await cache.call_llm("openai", {}, BODY, provider)
     await cache.call_llm("openai", {}, BODY, provider)
@@ -229,8 +245,10 @@ async def test_an_undecodable_entry_is_a_counted_miss(redis_url: str) -> None:
     from tests.cache.test_cross_process import split
 
     server, prefix = split(redis_url)
-    section = {"namespace": "t", "backend": {"kind": "redis", "config": {
-        "url": server, "key_prefix": prefix}}}  # fmt: skip
+    section = {
+        "namespace": "t",
+        "backend": {"kind": "redis", "config": {"url": server, "key_prefix": prefix}},
+    }
     cache, provider = ResponseCache(ResponseCacheConfig.model_validate(section)), Provider()
     await cache.call_llm("openai", {}, BODY, provider)
     client = redis.Redis.from_url(server)

@@ -18,20 +18,43 @@ import pytest
 from tests.cache.test_cross_process import split
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOLS = {"enabled": True, "classes": {
-    "docs": {"cacheable": True, "members": ["docs_*"], "arg_skip": ["trace_id"],
-             "tool_version": "docs-v1"},
-    "lookups": {"cacheable": True, "members": ["flaky_lookup"]},
-    "live": {"cacheable": True, "bypass_rate": 1.0, "members": ["always_live"]}}}  # fmt: skip
+TOOLS = {
+    "enabled": True,
+    "classes": {
+        "docs": {
+            "cacheable": True,
+            "members": ["docs_*"],
+            "arg_skip": ["trace_id"],
+            "tool_version": "docs-v1",
+        },
+        "lookups": {"cacheable": True, "members": ["flaky_lookup"]},
+        "live": {"cacheable": True, "bypass_rate": 1.0, "members": ["always_live"]},
+    },
+}
 
 
 def run(mode: str, config: dict[str, Any], script: str, cases: Any = None) -> dict[str, Any]:
     completed = subprocess.run(
-        [sys.executable, "-m", "tests.cache.relay_cache_agent", "--mode", mode, "--config",
-         json.dumps(config), "--script", script, "--cases", json.dumps(cases or [])],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "tests.cache.relay_cache_agent",
+            "--mode",
+            mode,
+            "--config",
+            json.dumps(config),
+            "--script",
+            script,
+            "--cases",
+            json.dumps(cases or []),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={**os.environ, "RUST_LOG": "warn"},
-    )  # fmt: skip
+    )
     assert completed.returncode == 0, completed.stderr
     result: dict[str, Any] = json.loads(completed.stdout)
     return result
@@ -40,19 +63,26 @@ def run(mode: str, config: dict[str, Any], script: str, cases: Any = None) -> di
 def decisions(result: dict[str, Any]) -> list[tuple[str, Any, Any, Any]]:
     prefix = "nemo_relay.response_cache."
     return [
-        (m["data"]["status"], m["metadata"].get(prefix + "reason"),
-         m["metadata"].get(prefix + "key_hash"), m["metadata"].get(prefix + "surface"))
+        (
+            m["data"]["status"],
+            m["metadata"].get(prefix + "reason"),
+            m["metadata"].get(prefix + "key_hash"),
+            m["metadata"].get(prefix + "surface"),
+        )
         for m in result["marks"]
-    ]  # fmt: skip
+    ]
 
 
 def nemo_metadata(result: dict[str, Any]) -> list[dict[str, Any]]:
     """NeMo Relay's attributes of each mark, less the timing-dependent age."""
     return [
-        {k: v for k, v in m["metadata"].items()
-         if k.startswith("nemo_relay.") and not k.endswith("age_ms")}
+        {
+            k: v
+            for k, v in m["metadata"].items()
+            if k.startswith("nemo_relay.") and not k.endswith("age_ms")
+        }
         for m in result["marks"]
-    ]  # fmt: skip
+    ]
 
 
 def test_scripted_calls_match_native_counts_responses_and_marks() -> None:
@@ -82,8 +112,17 @@ def test_bypass_rate_one_always_runs_live_like_native() -> None:
 
 
 M = [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}]
-TOOL = {"type": "function", "function": {"name": "f", "description": "d", "parameters": {
-    "type": "object", "properties": {"description": {"type": "string", "description": "x"}}}}}  # fmt: skip
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "f",
+        "description": "d",
+        "parameters": {
+            "type": "object",
+            "properties": {"description": {"type": "string", "description": "x"}},
+        },
+    },
+}
 KEY_CASES = [
     ["openai", {"model": "m", "messages": M, "temperature": 0}],
     [
@@ -101,7 +140,7 @@ KEY_CASES = [
             "service_tier": "auto",
             "extra_field": {"b": None},
         },
-    ],  # fmt: skip
+    ],
     ["openai", {"model": "m", "messages": M, "temperature": 0, "max_completion_tokens": 9}],
     ["openai", {"model": "m", "messages": M, "temperature": 0, "stop": "raw-keyed"}],
     [
@@ -126,7 +165,7 @@ KEY_CASES = [
                 {"role": "tool", "tool_call_id": "call_x", "content": "r"},
             ],
         },
-    ],  # fmt: skip
+    ],
     [
         "openai",
         {
@@ -134,7 +173,7 @@ KEY_CASES = [
             "messages": [{"role": "developer", "content": [{"type": "text", "text": "d"}]}],
             "temperature": 0,
         },
-    ],  # fmt: skip
+    ],
     ["openai", {"prompt": "completion body", "temperature": 0}],
 ]
 
@@ -150,8 +189,11 @@ def test_llm_keys_are_native_keys(strategy: str) -> None:
 def test_redis_entries_are_shared_with_native_both_ways(redis_url: str) -> None:
     server, prefix = split(redis_url)
     for writer, reader in (("native", "ours"), ("ours", "native")):
-        config = {"namespace": f"interop-{writer}", "backend": {"kind": "redis", "config": {
-            "url": server, "key_prefix": prefix}}, "tools": TOOLS}  # fmt: skip
+        config = {
+            "namespace": f"interop-{writer}",
+            "backend": {"kind": "redis", "config": {"url": server, "key_prefix": prefix}},
+            "tools": TOOLS,
+        }
         first = run(writer, config, "scripted")
         second = run(reader, config, "scripted")
         assert first["provider"] == 3
