@@ -41,6 +41,8 @@ class CacheEntry:
     provider_name: str | None = None
     chunks: list[Any] | None = None
     latency_ms: float | None = None
+    saved: tuple[int | None, float | None] | None = None
+    """Tokens and cost a reuse saves, worked out once per entry (not serialized)."""
 
     @classmethod
     def fresh(

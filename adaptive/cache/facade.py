@@ -144,10 +144,12 @@ class ResponseCache:
         return outcome
 
     def _hit_llm(self, key: str, name: str, entry: CacheEntry, *, coalesced: bool = False) -> None:
+        if entry.saved is None:
+            entry.saved = (usage_tokens(entry.response), reported_cost(entry.response))
         self._decide(
             CacheStatus.HIT, "llm", name, key_hash=key,
             age_ms=max(0, now_ms() - entry.created_unix_ms), ttl_ms=self.config.ttl_ms,
-            saved_tokens=usage_tokens(entry.response), saved_cost_usd=reported_cost(entry.response),
+            saved_tokens=entry.saved[0], saved_cost_usd=entry.saved[1],
             saved_latency_ms=entry.latency_ms, coalesced=coalesced,
         )  # fmt: skip
 

@@ -397,8 +397,9 @@ class LlmKeyer:
         self._memo: LruCache[str, KeyOutcome] = LruCache(memo_entries)
 
     def key(self, provider: str, headers: Mapping[str, Any], body: Any) -> KeyOutcome:
+        kept = key_headers(headers, self._allowlist) if headers else _NO_HEADERS
         try:
-            memo_key = _dump((provider, key_headers(headers, self._allowlist), body))
+            memo_key = _dump((provider, kept, body))
         except (TypeError, ValueError):
             return Bypass("canonicalization_failed")
         found = self._memo.get(memo_key)
@@ -435,6 +436,7 @@ class LlmKeyer:
             return Bypass("canonicalization_failed")
 
 
+_NO_HEADERS: dict[str, Any] = {}
 _dump = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
