@@ -1,5 +1,6 @@
 """Everything specific to NeMo Relay: the live bridge that plugs a runtime into a
-running NeMo Relay process (subscriber and intercepts).
+running NeMo Relay process (subscriber and intercepts), and the response cache's
+intercepts.
 
 Needs the ``relay`` extra (``pip install 'adaptive-runtime[relay]'``);
 ``nemo_relay`` is imported only when a bridge is attached.
