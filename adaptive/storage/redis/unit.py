@@ -11,7 +11,9 @@ and the backend runs the unit again from scratch.
 
 Round trips per unit do not grow with its runs: one WATCH and one pipelined
 EXISTS per ``add_runs``, a WATCH and a GET per loaded key, the EXEC, and with
-retention on, one or two pipelined reads of the runs index heads.
+retention on, one or two pipelined reads of the runs index heads. Commands
+queued in the transaction do not grow with its runs either unless runs get a
+TTL: one MSET takes the runs and every learner state.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ EXPIRED_SWEEP: Final = 64
 """Extra index entries a commit checks for expired runs, so a backlog shrinks."""
 MAX_TRIM_PER_UNIT: Final = 10_000
 """Old runs one commit deletes at most; an index far over the cap shrinks over several."""
+MSET_MAX_BYTES: Final = 64 * 1024 * 1024
+"""Values one MSET carries at most: Redis buffers a whole command before running it, and
+drops a client whose buffered command passes ``client-query-buffer-limit`` (1 GiB)."""
 
 
 @dataclass
@@ -174,9 +179,7 @@ class RedisUnitOfWork:
         runs = self._encoded_runs(trims)
         pipe = self._pipe
         pipe.multi()  # type: ignore[no-untyped-call]
-        self._queue_runs(runs, trims)
-        for key, (raw, _) in states.items():
-            pipe.set(key, raw)
+        self._queue_writes(runs, trims, states)
         with self._guard(f"committing {len(self._new_runs)} run(s) and {len(states)} value(s)"):
             await pipe.execute()
         for key, (raw, value) in states.items():
@@ -212,11 +215,23 @@ class RedisUnitOfWork:
                 codec.check_size(run.key, run.raw)
         return encoded
 
-    def _queue_runs(self, runs: dict[str, list[_EncodedRun]], trims: dict[str, _AgentTrim]) -> None:
+    def _queue_writes(
+        self,
+        runs: dict[str, list[_EncodedRun]],
+        trims: dict[str, _AgentTrim],
+        states: dict[str, tuple[bytes, object]],
+    ) -> None:
+        """Queue the writes: MSETs for the values without a TTL, then each index's changes."""
         pipe, ttl_ms = self._pipe, self._context.settings.run_ttl_ms
+        values = {key: raw for key, (raw, _) in states.items()}
+        if ttl_ms is None:
+            values.update((run.key, run.raw) for kept in runs.values() for run in kept)
+        for batch in _mset_batches(values):  # by name: redis-py's cluster pipeline has no mset()
+            pipe.execute_command("MSET", *batch)
         for agent_id, kept in runs.items():
-            for run in kept:
-                pipe.set(run.key, run.raw, px=ttl_ms)
+            if ttl_ms is not None:
+                for run in kept:
+                    pipe.set(run.key, run.raw, px=ttl_ms)
             index = self._keys.runs_index(agent_id)
             trim = trims.get(agent_id, _AgentTrim())
             if trim.drop_head:
@@ -325,6 +340,20 @@ class RedisUnitOfWork:
         except StorageUnavailableError as error:
             self._failure = error
             raise
+
+
+def _mset_batches(values: dict[str, bytes]) -> Iterator[list[str | bytes]]:
+    """MSET arguments (key, value, key, value...), cut at ``MSET_MAX_BYTES`` of values."""
+    batch: list[str | bytes] = []
+    size = 0
+    for key, raw in values.items():
+        if batch and size + len(raw) > MSET_MAX_BYTES:
+            yield batch
+            batch, size = [], 0
+        batch += (key, raw)
+        size += len(raw)
+    if batch:
+        yield batch
 
 
 def _text(value: bytes | str) -> str:
