@@ -7,13 +7,20 @@ pooled connection, pipelined, after the WATCH has returned, so anything they
 miss changed a watched key. ``commit`` queues every write (runs, index
 pushes, retention trims, learner state) between MULTI and EXEC; if any
 watched key changed since its WATCH, Redis discards the whole transaction,
-and the backend runs the unit again from scratch.
+and the backend runs the unit again from scratch. Losing the connection that
+holds the WATCHes counts as such a change: the unit cannot know what it missed.
 
 Round trips per unit do not grow with its runs: one WATCH and one pipelined
 EXISTS per ``add_runs``, a WATCH and a GET per loaded key, the EXEC, and with
 retention on, one or two pipelined reads of the runs index heads. Commands
 queued in the transaction do not grow with its runs either unless runs get a
-TTL: one MSET takes the runs and every learner state.
+TTL: one MSET takes the runs and every learner state. That matters on a Redis
+Cluster, where redis-py (8.1) spends a thread and an event loop on each
+command queued in a transaction (about a millisecond each).
+
+On a cluster the pipeline is redis-py's cluster transaction pipeline: every
+key it watches or writes must be in one slot (the braced key prefix sees to
+that), and it raises ``CrossSlotTransactionError`` rather than split one.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple, TypeVar, cast
 
-from redis.asyncio import Redis
+from redis import exceptions as redis_errors
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
 
 from adaptive.acg import PromptIR, StabilityAnalysisResult
 from adaptive.errors import StorageError, StorageUnavailableError
@@ -33,6 +41,7 @@ from adaptive.records import RunRecord
 from adaptive.storage.protocol import StateChanges
 from adaptive.storage.redis import codec
 from adaptive.storage.redis.codec import Codec, ValueKind
+from adaptive.storage.redis.connection import RedisClient
 from adaptive.storage.redis.errors import short, translated_errors
 from adaptive.storage.redis.keyspace import Keyspace
 from adaptive.storage.redis.urls import RedisSettings
@@ -77,7 +86,7 @@ class _EncodedRun(NamedTuple):
 class UnitContext:
     """What a unit of work needs from its backend."""
 
-    client: Redis
+    client: RedisClient
     keyspace: Keyspace
     codec: Codec
     settings: RedisSettings
@@ -87,7 +96,7 @@ class UnitContext:
 class RedisUnitOfWork:
     """Stages runs and learner state on a watching pipeline (see module docstring)."""
 
-    def __init__(self, context: UnitContext, pipe: Pipeline) -> None:
+    def __init__(self, context: UnitContext, pipe: Pipeline | ClusterPipeline) -> None:
         self._context = context
         self._client = context.client
         self._keys = context.keyspace
@@ -159,7 +168,7 @@ class RedisUnitOfWork:
     async def _watch(self, keys: Iterable[str], action: str) -> None:
         wanted = [key for key in keys if key not in self._watched]
         if wanted:
-            with self._guard(action):
+            with self._guard(action), self._watches_lost_with_connection():
                 await self._pipe.watch(*wanted)
             self._watched.update(wanted)
 
@@ -180,7 +189,8 @@ class RedisUnitOfWork:
         pipe = self._pipe
         pipe.multi()  # type: ignore[no-untyped-call]
         self._queue_writes(runs, trims, states)
-        with self._guard(f"committing {len(self._new_runs)} run(s) and {len(states)} value(s)"):
+        action = f"committing {len(self._new_runs)} run(s) and {len(states)} value(s)"
+        with self._guard(action), self._watches_lost_with_connection():
             await pipe.execute()
         for key, (raw, value) in states.items():
             self._codec.remember(key, raw, value)
@@ -323,6 +333,24 @@ class RedisUnitOfWork:
             trim.deleted_runs = [self._keys.run(agent, run_id) for run_id in fallen]
 
     # -- error bookkeeping ----------------------------------------------------
+
+    @contextmanager
+    def _watches_lost_with_connection(self) -> Iterator[None]:
+        """Report a lost connection as a lost race once keys are watched on it.
+
+        The WATCHes went with the connection, so what they guarded may have
+        changed unseen: the unit must run again. redis-py says so itself for a
+        single server (``WatchError``); its cluster pipeline only raises the
+        connection error.
+        """
+        try:
+            yield
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as error:
+            if not self._watched:
+                raise
+            raise redis_errors.WatchError(
+                f"lost the connection holding this unit's WATCHes: {error}"
+            ) from error
 
     @contextmanager
     def _guard(self, action: str) -> Iterator[None]:
