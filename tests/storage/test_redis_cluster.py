@@ -7,12 +7,16 @@ cluster too; this file holds what is particular to a cluster.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any
 
 import pytest
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
@@ -29,7 +33,7 @@ from adaptive.storage.protocol import StateChanges, UnitOfWork
 from adaptive.storage.redis import RedisBackend
 from adaptive.storage.redis.connection import create_client, parse_url
 from adaptive.storage.redis.keyspace import glob_escape, hash_tag
-from tests.conftest import ThrowawayRedisCluster
+from tests.conftest import ThrowawayRedis, ThrowawayRedisCluster, _free_port, _wait_until
 from tests.factories import load_sample_state, run_with
 from tests.storage.support import (
     add,
@@ -435,6 +439,72 @@ async def test_a_cluster_is_a_hot_tier_and_gates_cohorts(
     async with open_backend(create_backend(BackendSpec.from_url(sqlite_url))) as durable:
         assert copy == await export_state(durable, "planner")
     assert len(copy["runs_index:planner"]) == 40
+
+
+@pytest.fixture
+def tls_cluster(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """A one-node cluster (every slot on it) answering TLS on one port, plain on another
+    (for set-up), and announcing the TLS one; its TLS port and the CA file that verifies it."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail("openssl is not installed: the TLS cluster test makes a certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            *(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"),
+            *("-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    tls_port = _free_port()
+    node = ThrowawayRedis(
+        "--cluster-enabled",
+        "yes",
+        "--cluster-port",
+        str(_free_port()),
+        "--tls-port",
+        str(tls_port),
+        "--tls-cert-file",
+        str(cert),
+        "--tls-key-file",
+        str(key),
+        "--tls-ca-cert-file",
+        str(cert),
+        "--tls-auth-clients",
+        "no",
+        "--tls-cluster",
+        "yes",  # the node then gives clients its TLS port in CLUSTER SLOTS
+    )
+    try:
+        node.start()
+        admin = SyncRedis(port=node.port)
+        try:
+            admin.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+            _wait_until(lambda: admin.cluster("info")["cluster_state"] == "ok", "TLS cluster")
+        finally:
+            admin.close()
+        yield tls_port, cert
+    finally:
+        node.close()
+
+
+async def test_rediss_cluster_urls_speak_tls(tls_cluster: tuple[int, Path]) -> None:
+    port, ca = tls_cluster
+    url = f"rediss+cluster://127.0.0.1:{port}/?key_prefix={{tls}}:&ssl_ca_certs={ca}"
+    learned = await learned_from(sample_events(), RedisBackend(url))
+    assert len(learned["runs_index:planner"]) == 40
+    gate = RedisCohortGate.from_url(url)
+    try:
+        assert await gate.join("c") is CohortRole.PRIMER
+        await gate.release("c")
+    finally:
+        await gate.aclose()
+    with pytest.raises(StorageUnavailableError, match="certificate verify failed"):
+        async with opened(url.split("&")[0]):  # the server's certificate is not trusted
+            pass
 
 
 # -- errors --------------------------------------------------------------------------
