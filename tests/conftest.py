@@ -391,6 +391,15 @@ def redis_url(redis_server: str) -> Iterator[str]:
 CLUSTER_NODES = 3
 
 
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (held at once, so none is handed out twice)."""
+    with ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+
+
 class ThrowawayRedisCluster:
     """Three cluster-enabled ``redis-server`` processes of the session, one shard each.
 
@@ -407,6 +416,7 @@ class ThrowawayRedisCluster:
                 pytrace=False,
             )
         self.cli = cli
+        ports = _free_ports(2 * CLUSTER_NODES)
         self.nodes = [
             ThrowawayRedis(
                 "--cluster-enabled",
@@ -414,11 +424,12 @@ class ThrowawayRedisCluster:
                 "--cluster-config-file",
                 "nodes.conf",
                 "--cluster-port",
-                str(_free_port()),
+                str(bus_port),
                 "--cluster-node-timeout",
                 "5000",
+                port=port,
             )
-            for _ in range(CLUSTER_NODES)
+            for port, bus_port in zip(ports[0::2], ports[1::2], strict=True)
         ]
 
     @property

@@ -33,7 +33,7 @@ from adaptive.storage.protocol import StateChanges, UnitOfWork
 from adaptive.storage.redis import RedisBackend
 from adaptive.storage.redis.connection import create_client, parse_url
 from adaptive.storage.redis.keyspace import glob_escape, hash_tag
-from tests.conftest import ThrowawayRedis, ThrowawayRedisCluster, _free_port, _wait_until
+from tests.conftest import ThrowawayRedis, ThrowawayRedisCluster, _free_ports, _wait_until
 from tests.factories import load_sample_state, run_with
 from tests.storage.support import (
     add,
@@ -459,12 +459,12 @@ def tls_cluster(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         check=True,
         capture_output=True,
     )
-    tls_port = _free_port()
+    port, bus_port, tls_port = _free_ports(3)
     node = ThrowawayRedis(
         "--cluster-enabled",
         "yes",
         "--cluster-port",
-        str(_free_port()),
+        str(bus_port),
         "--tls-port",
         str(tls_port),
         "--tls-cert-file",
@@ -477,6 +477,7 @@ def tls_cluster(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         "no",
         "--tls-cluster",
         "yes",  # the node then gives clients its TLS port in CLUSTER SLOTS
+        port=port,
     )
     try:
         node.start()

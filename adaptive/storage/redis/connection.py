@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
+import redis
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
+from redis.asyncio import cluster as redis_cluster
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -127,12 +129,24 @@ def create_client(url: RedisUrl | str, *, key_prefix: str, **options: Any) -> Re
         if not target.cluster:
             return Redis.from_url(target.client_url, **options)
         check_cluster_prefix(key_prefix)
+        _check_cluster_transactions()
         nodes = [ClusterNode(host, port) for host, port in target.seeds]
         return RedisCluster.from_url(
             target.client_url, startup_nodes=nodes, **_without_retries(options)
         )
     except (TypeError, ValueError, redis_errors.RedisClusterException) as error:
         raise ConfigError(f"bad Redis client option for {target.display}: {error}") from error
+
+
+def _check_cluster_transactions() -> None:
+    """Refuse a redis-py whose asyncio cluster pipeline cannot WATCH/MULTI (older releases
+    refuse ``transaction=True``): every unit of work would fail, and the drain retry forever."""
+    if not hasattr(redis_cluster, "TransactionStrategy"):
+        raise ConfigError(
+            f"redis+cluster:// needs a redis-py whose asyncio cluster pipeline runs "
+            f"WATCH/MULTI transactions (8.1 does; this one is {redis.__version__}): "
+            "pip install -U redis"
+        )
 
 
 def _without_retries(options: dict[str, Any]) -> dict[str, Any]:
