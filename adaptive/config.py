@@ -79,11 +79,12 @@ class BackendSpec(_Section):
             return cls(kind=BackendKind.SQLITE, config={"url": url, **options})
         if scheme.startswith("postgres"):
             return cls(kind=BackendKind.POSTGRES, config={"url": url})
-        if scheme in {"redis", "rediss", "unix"}:
+        if scheme in {"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"}:
             return cls(kind=BackendKind.REDIS, config={"url": url, **options})
         raise ConfigError(
             f"unknown backend URL scheme {parts.scheme!r} in {url!r}; use memory://, "
-            "sqlite:///path.db, postgresql://user@host/db or redis://host:6379/0"
+            "sqlite:///path.db, postgresql://user@host/db, redis://host:6379/0 or "
+            "redis+cluster://host:7000,host2:7001/?key_prefix={nemo_relay}:"
         )
 
 

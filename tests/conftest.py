@@ -8,6 +8,10 @@ database the fixtures create has a unique name and is dropped afterwards.
 
 Redis: ``$ADAPTIVE_TEST_REDIS`` (default ``redis://127.0.0.1:6379/0``) or a
 throwaway ``redis-server``; each test gets its own key prefix, deleted after.
+
+Redis Cluster: always three throwaway ``redis-server`` processes on loopback,
+joined by ``redis-cli --cluster create`` once per session; each test gets its
+own braced key prefix (``{adaptive_test_…}:``), deleted after.
 """
 
 from __future__ import annotations
@@ -380,6 +384,127 @@ def redis_url(redis_server: str) -> Iterator[str]:
             client.delete(*keys)
     finally:
         client.close()
+
+
+# -- Redis Cluster ---------------------------------------------------------------
+
+CLUSTER_NODES = 3
+
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (held at once, so none is handed out twice)."""
+    with ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+
+
+class ThrowawayRedisCluster:
+    """Three cluster-enabled ``redis-server`` processes of the session, one shard each.
+
+    Each node has its own directory (so its own ``nodes.conf``) and an explicit
+    cluster bus port: the default, port + 10000, may be taken or past 65535.
+    """
+
+    def __init__(self) -> None:
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            pytest.fail(
+                "redis-cli is not installed (e.g. apt-get install redis-tools): the "
+                "Redis Cluster tests join throwaway redis-server processes with it",
+                pytrace=False,
+            )
+        self.cli = cli
+        ports = _free_ports(2 * CLUSTER_NODES)
+        self.nodes = [
+            ThrowawayRedis(
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-port",
+                str(bus_port),
+                "--cluster-node-timeout",
+                "5000",
+                port=port,
+            )
+            for port, bus_port in zip(ports[0::2], ports[1::2], strict=True)
+        ]
+
+    @property
+    def seeds(self) -> str:
+        """``host:port,host:port,...`` of every node, as a ``redis+cluster://`` URL lists them."""
+        return ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
+
+    def url(self, key_prefix: str) -> str:
+        return f"redis+cluster://{self.seeds}/?key_prefix={key_prefix}"
+
+    def start(self) -> ThrowawayRedisCluster:
+        for node in self.nodes:
+            node.start()
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        create = [self.cli, "--cluster", "create", *addresses]
+        subprocess.run(
+            [*create, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=SERVER_START_TIMEOUT_S,
+        )
+        _wait_until(self._ready, f"Redis Cluster on {self.seeds}")
+        return self
+
+    def _ready(self) -> bool:
+        """Every node says the cluster is ok and knows every other node."""
+        import redis
+
+        for node in self.nodes:
+            client = redis.Redis(port=node.port, socket_connect_timeout=2)
+            try:
+                info = client.cluster("info")
+            finally:
+                client.close()
+            if info.get("cluster_state") != "ok" or int(info["cluster_known_nodes"]) != len(
+                self.nodes
+            ):
+                return False
+        return True
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[ThrowawayRedisCluster]:
+    """A three-node Redis Cluster on loopback, started once per session."""
+    cluster = ThrowawayRedisCluster()
+    try:
+        yield cluster.start()
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def cluster_prefix(redis_cluster: ThrowawayRedisCluster) -> Iterator[str]:
+    """A braced key prefix of this test's own on the cluster; its keys are deleted after."""
+    import redis.cluster
+
+    prefix = f"{{adaptive_test_{uuid.uuid4().hex[:12]}}}:"
+    yield prefix
+    client = redis.cluster.RedisCluster(host="127.0.0.1", port=redis_cluster.nodes[0].port)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster: ThrowawayRedisCluster, cluster_prefix: str) -> str:
+    """``redis+cluster://`` with every node as a seed and this test's braced prefix."""
+    return redis_cluster.url(cluster_prefix)
 
 
 # -- the NeMo Relay reference sample ---------------------------------------------

@@ -13,7 +13,9 @@ first (``SET NX PX``; the expiry frees the key if the primer dies), and its
 release deletes the gate key and pushes release tokens onto a list the
 followers block on (``BLPOP`` with the remaining wait as timeout), all in one
 transaction. The tokens expire shortly after the release, so no key outlives
-its cohort for long.
+its cohort for long. On a Redis Cluster the gate and release keys of a cohort
+must share a slot for that transaction, so the key prefix must carry a hash
+tag (``{nemo_relay}:``), as the backend's must.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID, uuid4
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from adaptive.storage.redis.connection import RedisClient
 
 WARM_FIRST_MAX_WAIT_S = 0.150
 """The longest a follower waits for its primer (NeMo Relay's 150 ms)."""
@@ -89,31 +91,56 @@ class LocalCohortGate:
 
 
 class RedisCohortGate:
-    """Cohorts shared by every process using one Redis (and key prefix).
+    """Cohorts shared by every process using one Redis or Redis Cluster (and key prefix).
 
-    ``release_tokens`` bounds how many followers one release wakes at once (a
-    follower beyond that waits out its timeout); group widths are a handful of
-    tools, so the default leaves wide room.
+    ``client`` is a ``redis.asyncio.Redis`` or ``RedisCluster``, or a callable
+    returning one (a backend opened later); ``from_url`` builds one the gate
+    owns. ``release_tokens`` bounds how many followers one release wakes at
+    once (a follower beyond that waits out its timeout); group widths are a
+    handful of tools, so the default leaves wide room.
     """
 
     def __init__(
         self,
-        client: Redis | Callable[[], Redis],
+        client: RedisClient | Callable[[], RedisClient],
         key_prefix: str = "nemo_relay:",
         *,
         primer_ttl_s: float = 30.0,
         release_ttl_s: float = 1.0,
         release_tokens: int = 64,
     ) -> None:
+        if not callable(client):
+            _check_prefix_for(client, key_prefix)
         self._client = client
+        self._owns_client = False
         self.key_prefix = key_prefix
         self.primer_ttl_ms = int(primer_ttl_s * 1000)
         self.release_ttl_ms = int(release_ttl_s * 1000)
         self.release_tokens = release_tokens
         self.process_token = uuid4().hex
 
+    @classmethod
+    def from_url(
+        cls, url: str, *, key_prefix: str | None = None, **client_options: Any
+    ) -> RedisCohortGate:
+        """A gate with a client of its own for ``url`` (``redis://``, ``redis+cluster://``...);
+        ``key_prefix`` may also be the URL's. Close it with ``aclose``."""
+        from adaptive.storage.redis.connection import create_client, parse_url
+        from adaptive.storage.redis.urls import settings_from
+
+        target = parse_url(url)
+        prefix = settings_from(target.options, key_prefix, None, None).key_prefix
+        gate = cls(create_client(target, key_prefix=prefix, **client_options), prefix)
+        gate._owns_client = True
+        return gate
+
+    async def aclose(self) -> None:
+        """Close the client if the gate made it (``from_url``); a given one is the giver's."""
+        if self._owns_client and not callable(self._client):
+            await self._client.aclose()
+
     @property
-    def client(self) -> Redis:
+    def client(self) -> RedisClient:
         """The client, resolved per call when given as a callable (a backend opened later)."""
         client = self._client
         return client() if callable(client) else client
@@ -154,3 +181,13 @@ class RedisCohortGate:
         except TimeoutError:
             return False
         return popped is not None
+
+
+def _check_prefix_for(client: Any, key_prefix: str) -> None:
+    """On a cluster client, refuse a prefix that would split a cohort's keys across slots."""
+    from redis.asyncio.cluster import RedisCluster
+
+    if isinstance(client, RedisCluster):
+        from adaptive.storage.redis.connection import check_cluster_prefix
+
+        check_cluster_prefix(key_prefix)

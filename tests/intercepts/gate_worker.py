@@ -2,6 +2,8 @@
 
     python -m tests.intercepts.gate_worker REDIS_URL PREFIX START_AT HOLD_S COHORT...
 
+REDIS_URL may name a Redis Cluster (``redis+cluster://``; PREFIX braced then).
+
 Waits until wall-clock START_AT, joins every cohort at once, and as primer
 holds for HOLD_S then releases (a negative HOLD_S: dies without releasing);
 as follower waits for the release. Prints one JSON line per cohort.
@@ -14,8 +16,6 @@ import json
 import os
 import sys
 import time
-
-from redis.asyncio import Redis
 
 from adaptive.intercepts import CohortRole, RedisCohortGate
 
@@ -41,16 +41,15 @@ async def take_part(gate: RedisCohortGate, cohort: str, hold_s: float) -> dict[s
 
 
 async def main(url: str, prefix: str, start_at: float, hold_s: float, cohorts: list[str]) -> None:
-    client = Redis.from_url(url)
-    gate = RedisCohortGate(client, prefix)
-    await client.ping()
+    gate = RedisCohortGate.from_url(url, key_prefix=prefix)
+    await gate.client.ping()
     await asyncio.sleep(max(0.0, start_at - time.time()))
     results = await asyncio.gather(*(take_part(gate, cohort, hold_s) for cohort in cohorts))
     for result in results:
         print(json.dumps(result), flush=True)
     if hold_s < 0:
         os._exit(0)  # die holding the gates: no release, no cleanup
-    await client.aclose()
+    await gate.aclose()
 
 
 if __name__ == "__main__":

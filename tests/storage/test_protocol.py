@@ -1,4 +1,5 @@
-"""The storage protocol, as every backend must satisfy it: memory, SQLite, PostgreSQL, Redis."""
+"""The storage protocol, as every backend must satisfy it: memory, SQLite, PostgreSQL, Redis
+(one server, and a three-node Redis Cluster)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from tests.storage.support import (
     store_unit,
 )
 
-BACKENDS = ["memory", "sqlite", "postgresql", "redis"]
+BACKENDS = ["memory", "sqlite", "postgresql", "redis", "redis-cluster"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -39,7 +40,12 @@ def backend_url(request: pytest.FixtureRequest) -> str:
     """A URL of each kind, naming storage of this test's own (removed afterwards)."""
     if request.param == "memory":
         return "memory://"
-    fixture = {"sqlite": "sqlite_url", "postgresql": "fresh_postgres_url", "redis": "redis_url"}
+    fixture = {
+        "sqlite": "sqlite_url",
+        "postgresql": "fresh_postgres_url",
+        "redis": "redis_url",
+        "redis-cluster": "redis_cluster_url",
+    }
     url: str = request.getfixturevalue(fixture[request.param])
     return url
 

@@ -593,7 +593,8 @@ def test_our_options_are_taken_out_of_the_url() -> None:
     assert backend.settings.run_ttl_ms == 1500
     assert "s3cret" not in repr(backend)
     assert "s3cret" not in repr(RedisBackend("unix:///run/redis.sock?db=1&password=s3cret"))
-    assert "key_prefix" not in backend._client_url and "socket_timeout=3" in backend._client_url
+    client_url = backend.target.client_url
+    assert "key_prefix" not in client_url and "socket_timeout=3" in client_url
     assert RedisBackend("redis://h").settings.key_prefix == "nemo_relay:"
     assert RedisBackend("redis://h", key_prefix="").settings.key_prefix == ""
     assert RedisBackend("redis://h?key_prefix=p:", key_prefix="p:").settings.key_prefix == "p:"

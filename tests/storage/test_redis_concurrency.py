@@ -1,4 +1,4 @@
-"""Four OS processes learning for one agent against one Redis lose nothing."""
+"""Four OS processes learning for one agent against one Redis (or Redis Cluster) lose nothing."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import sys
 import uuid
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from adaptive.storage.export import export_state
 from adaptive.storage.redis import RedisBackend
@@ -46,7 +48,17 @@ async def exported(url: str, agent: str) -> dict[str, Any]:
         await backend.close()
 
 
-def test_four_processes_equal_one(redis_url: str, tmp_path: Path) -> None:
+@pytest.fixture(params=["redis", "redis-cluster"])
+def shared_url(request: pytest.FixtureRequest) -> str:
+    """One server, then a three-node cluster (a braced prefix: every unit in one slot)."""
+    url: str = request.getfixturevalue(
+        "redis_url" if request.param == "redis" else "redis_cluster_url"
+    )
+    return url
+
+
+def test_four_processes_equal_one(shared_url: str, tmp_path: Path) -> None:
+    redis_url = shared_url
     agent = f"planner-{uuid.uuid4().hex[:8]}"
     events = replicated_trace(10)  # 400 runs, 5,760 events
     whole, parts = write_split_trace(events, PROCESSES, tmp_path)

@@ -44,8 +44,6 @@ from typing import Any, Final, TypeVar, cast
 from urllib.parse import parse_qsl, urlsplit
 from uuid import UUID
 
-from redis.asyncio import Redis
-
 from adaptive.acg import PromptIR, StabilityAnalysisResult
 from adaptive.errors import ConfigError, StorageError, StorageUnavailableError
 from adaptive.intercepts.cohort_gate import RedisCohortGate
@@ -55,17 +53,17 @@ from adaptive.storage.keys import acg_key_belongs_to
 from adaptive.storage.protocol import UnitOfWork
 from adaptive.storage.redis import codec
 from adaptive.storage.redis.codec import Codec, ValueKind
+from adaptive.storage.redis.connection import (
+    RedisClient,
+    check_cluster_prefix,
+    open_client,
+    parse_url,
+)
 from adaptive.storage.redis.durability import warn_if_volatile
 from adaptive.storage.redis.errors import ConcurrentUpdateError, short, translated_errors
 from adaptive.storage.redis.keyspace import Keyspace, glob_escape
 from adaptive.storage.redis.unit import RedisUnitOfWork, UnitContext
-from adaptive.storage.redis.urls import (
-    OPTION_ALIASES,
-    RedisSettings,
-    display_url,
-    settings_from,
-    split_url,
-)
+from adaptive.storage.redis.urls import OPTION_ALIASES, RedisSettings, settings_from
 from adaptive.trie import AccumulatorState, TrieEnvelope
 
 logger = logging.getLogger(__name__)
@@ -83,14 +81,16 @@ AGENT_KINDS: Final = ("runs_index:", "plan:", "trie:", "accumulators:")
 
 
 class RedisBackend:
-    """The ``StorageBackend`` for ``redis://``, ``rediss://`` (TLS) and ``unix://`` URLs.
+    """The ``StorageBackend`` for ``redis://``, ``rediss://`` (TLS), ``unix://`` URLs and
+    Redis Cluster's ``redis+cluster://host:port[,host:port...]/`` (``rediss+cluster://``).
 
     ``key_prefix`` (default ``nemo_relay:``, NeMo Relay's), ``max_runs_per_agent``
     and ``run_ttl_s`` may also be given in the URL's query
-    (``redis://host:6379/0?key_prefix=app:&max_runs=10000``). Other keyword
-    arguments go to ``redis.asyncio.Redis`` (``socket_timeout``,
-    ``max_connections``, ``ssl_ca_certs``, ``retry``, ...). ``max_attempts``
-    bounds how often a unit of work that lost a race runs again.
+    (``redis://host:6379/0?key_prefix=app:&max_runs=10000``); on a cluster the
+    prefix must carry a hash tag (``{nemo_relay}:``, see ``connection.py``).
+    Other keyword arguments go to ``redis.asyncio.Redis`` or ``RedisCluster``
+    (``socket_timeout``, ``max_connections``, ``ssl_ca_certs``, ...).
+    ``max_attempts`` bounds how often a unit of work that lost a race runs again.
     """
 
     def __init__(
@@ -104,18 +104,20 @@ class RedisBackend:
         **client_options: Any,
     ) -> None:
         self.url = url
-        self._client_url, url_options = split_url(url)
+        self.target = parse_url(url)
         self.settings: RedisSettings = settings_from(
-            url_options, key_prefix, max_runs_per_agent, run_ttl_s
+            self.target.options, key_prefix, max_runs_per_agent, run_ttl_s
         )
         self.keyspace = Keyspace(self.settings.key_prefix)
         self.max_attempts = max_attempts
         if client_options.get("decode_responses"):
             raise ConfigError("the redis backend reads raw bytes; drop decode_responses")
+        if self.target.cluster:  # at configuration time, not at open
+            check_cluster_prefix(self.settings.key_prefix)
         self._client_options = client_options
-        self._server = display_url(self._client_url)
+        self._server = self.target.display
         self._codec = Codec()
-        self._client: Redis | None = None
+        self._client: RedisClient | None = None
         self.check_persistence = True
         """Warn on open when the server keeps nothing on disk (off for a tiered hot tier)."""
         self.conflicts = 0
@@ -146,7 +148,12 @@ class RedisBackend:
         return f"RedisBackend({self._server!r}, key_prefix={self.settings.key_prefix!r})"
 
     @property
-    def client(self) -> Redis:
+    def cluster(self) -> bool:
+        """Whether the URL names a Redis Cluster (``redis+cluster://``)."""
+        return self.target.cluster
+
+    @property
+    def client(self) -> RedisClient:
         """The open client; raises if the backend is not open."""
         if self._client is None:
             raise StorageError(f"{self!r} is not open; call open() first")
@@ -157,24 +164,12 @@ class RedisBackend:
         return RedisCohortGate(lambda: self.client, self.settings.key_prefix)
 
     async def open(self) -> None:
-        if self._client is not None:
-            return
-        try:
-            client = Redis.from_url(self._client_url, **self._client_options)
-        except (TypeError, ValueError) as error:
-            raise ConfigError(f"bad Redis client option for {self._server}: {error}") from error
-        try:
-            with translated_errors("opening the connection", self._server):
-                await client.ping()
-        except TypeError as error:  # redis-py checks options when it first connects
-            await client.aclose()
-            raise ConfigError(f"bad Redis client option for {self._server}: {error}") from error
-        except BaseException:
-            await client.aclose()
-            raise
-        self._client = client
-        if self.check_persistence:
-            await warn_if_volatile(client, self._server)
+        if self._client is None:
+            self._client = await open_client(
+                self.target, key_prefix=self.settings.key_prefix, **self._client_options
+            )
+            if self.check_persistence:
+                await warn_if_volatile(self._client, self._server)
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -260,7 +255,9 @@ class RedisBackend:
         with translated_errors(f"loading {len(keys)} run(s) of {short(agent_id)}", self._server):
             async with self.client.pipeline(transaction=False) as reads:
                 for start in range(0, len(keys), RUNS_PER_MGET):
-                    reads.mget(keys[start : start + RUNS_PER_MGET])
+                    # by name: redis-py's cluster pipeline has no mget(), though an
+                    # MGET of one slot's keys (all of a braced prefix) runs there
+                    reads.execute_command("MGET", *keys[start : start + RUNS_PER_MGET])
                 pages: list[list[bytes | None]] = await reads.execute()
         values = [raw for page in pages for raw in page]
         return [

@@ -3,7 +3,8 @@
 The drain keeps runs and retries later on ``StorageUnavailableError`` and sets
 a batch aside on any other ``StorageError``. So everything that says "the
 server cannot take this right now" (connection lost, timeout, loading,
-read-only replica after a failover, out of memory, cluster resharding) is
+read-only replica after a failover, out of memory, cluster resharding, a slot
+moving away mid-transaction, a cluster none of whose seeds answers) is
 unavailable, and only errors about the data itself are rejections. A watched
 key changed by another writer is ``ConcurrentUpdateError``: the unit of work
 runs again.
@@ -26,7 +27,9 @@ UNAVAILABLE: Final = (
     redis_errors.ReadOnlyError,
     redis_errors.OutOfMemoryError,
     redis_errors.TryAgainError,
-    redis_errors.ClusterDownError,
+    redis_errors.ClusterError,  # also cluster down, primary down
+    redis_errors.AskError,  # also MOVED: the slot moved while a transaction held it
+    redis_errors.SlotNotCoveredError,
     OSError,
     TimeoutError,
 )
@@ -62,6 +65,12 @@ def translated_errors(action: str, server: str) -> Iterator[None]:
     except UNAVAILABLE as error:
         raise StorageUnavailableError(
             f"redis at {server} unavailable while {action}: {_detail(error)}"
+        ) from error
+    except redis_errors.CrossSlotTransactionError as error:
+        raise StorageError(f"redis at {server} rejected {action}: {_detail(error)}") from error
+    except redis_errors.RedisClusterException as error:  # discovery: no seed answered, ...
+        raise StorageUnavailableError(
+            f"redis cluster at {server} unavailable while {action}: {_detail(error)}"
         ) from error
     except (redis_errors.RedisError, UnicodeError) as error:
         raise StorageError(f"redis at {server} rejected {action}: {_detail(error)}") from error

@@ -11,6 +11,19 @@ from adaptive.storage import keys
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 
+def hash_tag(prefix: str) -> str | None:
+    """The hash tag that decides the slot of every key starting with ``prefix``, if any.
+
+    Redis Cluster hashes only the text between a key's first ``{`` and the
+    next ``}`` when that text is not empty. A prefix holding such a tag puts
+    all the keys of one prefix (so every key of a unit of work) in one slot;
+    without one, the rest of the key (agent id, run id) scatters them.
+    """
+    start = prefix.find("{")
+    end = prefix.find("}", start + 1) if start >= 0 else -1
+    return prefix[start + 1 : end] if end > start + 1 else None
+
+
 def glob_escape(text: str) -> str:
     """``text`` as a literal inside a Redis MATCH pattern (agent ids may contain ``*``)."""
     return _GLOB_SPECIAL.sub(r"\\\1", text)

@@ -7,11 +7,20 @@ pooled connection, pipelined, after the WATCH has returned, so anything they
 miss changed a watched key. ``commit`` queues every write (runs, index
 pushes, retention trims, learner state) between MULTI and EXEC; if any
 watched key changed since its WATCH, Redis discards the whole transaction,
-and the backend runs the unit again from scratch.
+and the backend runs the unit again from scratch. Losing the connection that
+holds the WATCHes counts as such a change: the unit cannot know what it missed.
 
 Round trips per unit do not grow with its runs: one WATCH and one pipelined
 EXISTS per ``add_runs``, a WATCH and a GET per loaded key, the EXEC, and with
-retention on, one or two pipelined reads of the runs index heads.
+retention on, one or two pipelined reads of the runs index heads. Commands
+queued in the transaction do not grow with its runs either unless runs get a
+TTL: one MSET takes the runs and every learner state. That matters on a Redis
+Cluster, where redis-py (8.1) spends a thread and an event loop on each
+command queued in a transaction (about a millisecond each).
+
+On a cluster the pipeline is redis-py's cluster transaction pipeline: every
+key it watches or writes must be in one slot (the braced key prefix sees to
+that), and it raises ``CrossSlotTransactionError`` rather than split one.
 """
 
 from __future__ import annotations
@@ -21,8 +30,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple, TypeVar, cast
 
-from redis.asyncio import Redis
+from redis import exceptions as redis_errors
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
 
 from adaptive.acg import PromptIR, StabilityAnalysisResult
 from adaptive.errors import StorageError, StorageUnavailableError
@@ -31,6 +41,7 @@ from adaptive.records import RunRecord
 from adaptive.storage.protocol import StateChanges
 from adaptive.storage.redis import codec
 from adaptive.storage.redis.codec import Codec, ValueKind
+from adaptive.storage.redis.connection import RedisClient
 from adaptive.storage.redis.errors import short, translated_errors
 from adaptive.storage.redis.keyspace import Keyspace
 from adaptive.storage.redis.urls import RedisSettings
@@ -42,6 +53,9 @@ EXPIRED_SWEEP: Final = 64
 """Extra index entries a commit checks for expired runs, so a backlog shrinks."""
 MAX_TRIM_PER_UNIT: Final = 10_000
 """Old runs one commit deletes at most; an index far over the cap shrinks over several."""
+MSET_MAX_BYTES: Final = 64 * 1024 * 1024
+"""Values one MSET carries at most: Redis buffers a whole command before running it, and
+drops a client whose buffered command passes ``client-query-buffer-limit`` (1 GiB)."""
 
 
 @dataclass
@@ -72,7 +86,7 @@ class _EncodedRun(NamedTuple):
 class UnitContext:
     """What a unit of work needs from its backend."""
 
-    client: Redis
+    client: RedisClient
     keyspace: Keyspace
     codec: Codec
     settings: RedisSettings
@@ -82,7 +96,7 @@ class UnitContext:
 class RedisUnitOfWork:
     """Stages runs and learner state on a watching pipeline (see module docstring)."""
 
-    def __init__(self, context: UnitContext, pipe: Pipeline) -> None:
+    def __init__(self, context: UnitContext, pipe: Pipeline | ClusterPipeline) -> None:
         self._context = context
         self._client = context.client
         self._keys = context.keyspace
@@ -154,7 +168,7 @@ class RedisUnitOfWork:
     async def _watch(self, keys: Iterable[str], action: str) -> None:
         wanted = [key for key in keys if key not in self._watched]
         if wanted:
-            with self._guard(action):
+            with self._guard(action), self._watches_lost_with_connection():
                 await self._pipe.watch(*wanted)
             self._watched.update(wanted)
 
@@ -174,10 +188,9 @@ class RedisUnitOfWork:
         runs = self._encoded_runs(trims)
         pipe = self._pipe
         pipe.multi()  # type: ignore[no-untyped-call]
-        self._queue_runs(runs, trims)
-        for key, (raw, _) in states.items():
-            pipe.set(key, raw)
-        with self._guard(f"committing {len(self._new_runs)} run(s) and {len(states)} value(s)"):
+        self._queue_writes(runs, trims, states)
+        action = f"committing {len(self._new_runs)} run(s) and {len(states)} value(s)"
+        with self._guard(action), self._watches_lost_with_connection():
             await pipe.execute()
         for key, (raw, value) in states.items():
             self._codec.remember(key, raw, value)
@@ -212,11 +225,23 @@ class RedisUnitOfWork:
                 codec.check_size(run.key, run.raw)
         return encoded
 
-    def _queue_runs(self, runs: dict[str, list[_EncodedRun]], trims: dict[str, _AgentTrim]) -> None:
+    def _queue_writes(
+        self,
+        runs: dict[str, list[_EncodedRun]],
+        trims: dict[str, _AgentTrim],
+        states: dict[str, tuple[bytes, object]],
+    ) -> None:
+        """Queue the writes: MSETs for the values without a TTL, then each index's changes."""
         pipe, ttl_ms = self._pipe, self._context.settings.run_ttl_ms
+        values = {key: raw for key, (raw, _) in states.items()}
+        if ttl_ms is None:
+            values.update((run.key, run.raw) for kept in runs.values() for run in kept)
+        for batch in _mset_batches(values):  # by name: redis-py's cluster pipeline has no mset()
+            pipe.execute_command("MSET", *batch)
         for agent_id, kept in runs.items():
-            for run in kept:
-                pipe.set(run.key, run.raw, px=ttl_ms)
+            if ttl_ms is not None:
+                for run in kept:
+                    pipe.set(run.key, run.raw, px=ttl_ms)
             index = self._keys.runs_index(agent_id)
             trim = trims.get(agent_id, _AgentTrim())
             if trim.drop_head:
@@ -310,6 +335,24 @@ class RedisUnitOfWork:
     # -- error bookkeeping ----------------------------------------------------
 
     @contextmanager
+    def _watches_lost_with_connection(self) -> Iterator[None]:
+        """Report a lost connection as a lost race once keys are watched on it.
+
+        The WATCHes went with the connection, so what they guarded may have
+        changed unseen: the unit must run again. redis-py says so itself for a
+        single server (``WatchError``); its cluster pipeline only raises the
+        connection error.
+        """
+        try:
+            yield
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as error:
+            if not self._watched:
+                raise
+            raise redis_errors.WatchError(
+                f"lost the connection holding this unit's WATCHes: {error}"
+            ) from error
+
+    @contextmanager
     def _guard(self, action: str) -> Iterator[None]:
         """Translate Redis errors; after an outage or lost WATCH the unit cannot commit.
 
@@ -325,6 +368,20 @@ class RedisUnitOfWork:
         except StorageUnavailableError as error:
             self._failure = error
             raise
+
+
+def _mset_batches(values: dict[str, bytes]) -> Iterator[list[str | bytes]]:
+    """MSET arguments (key, value, key, value...), cut at ``MSET_MAX_BYTES`` of values."""
+    batch: list[str | bytes] = []
+    size = 0
+    for key, raw in values.items():
+        if batch and size + len(raw) > MSET_MAX_BYTES:
+            yield batch
+            batch, size = [], 0
+        batch += (key, raw)
+        size += len(raw)
+    if batch:
+        yield batch
 
 
 def _text(value: bytes | str) -> str:

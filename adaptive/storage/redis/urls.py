@@ -13,7 +13,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from adaptive.errors import ConfigError
 
 DEFAULT_KEY_PREFIX = "nemo_relay:"
-SCHEMES = ("redis", "rediss", "unix")
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+"""Cluster URL schemes, and the scheme of a single node's URL they stand for."""
+SCHEMES = ("redis", "rediss", "unix", *CLUSTER_SCHEMES)
 OPTION_ALIASES = {
     "key_prefix": "key_prefix",
     "max_runs_per_agent": "max_runs_per_agent",
@@ -41,7 +43,8 @@ def split_url(url: str) -> tuple[str, dict[str, str]]:
     if parts.scheme.lower() not in SCHEMES:
         raise ConfigError(
             f"not a Redis URL: {display_url(url)!r}; use redis://host:6379/0, "
-            "rediss://host:6380/0 (TLS) or unix:///path/to/redis.sock"
+            "rediss://host:6380/0 (TLS), unix:///path/to/redis.sock or, for a cluster, "
+            "redis+cluster://host:7000,host2:7001/?key_prefix={nemo_relay}:"
         )
     ours: dict[str, str] = {}
     theirs: list[tuple[str, str]] = []
