@@ -219,13 +219,11 @@ def _tool_choice(value: Any) -> Any:
 
 
 def _tool_choice_name(value: JsonObject) -> str | None:
-    name = value.get("name")
-    if isinstance(name, str):
-        return name
+    """``name``, else ``function.name`` (Anthropic and OpenAI spellings)."""
     function = value.get("function")
-    if isinstance(function, dict) and isinstance(function.get("name"), str):
-        name = function["name"]
-        return name if isinstance(name, str) else None
+    for name in (value.get("name"), function.get("name") if isinstance(function, dict) else None):
+        if isinstance(name, str):
+            return name
     return None
 
 

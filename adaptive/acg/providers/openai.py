@@ -56,19 +56,14 @@ class OpenAICacheProvider(CacheProvider):
         return editor.body
 
 
-def _message_indices(context: RewriteContext, *, include_system: bool) -> list[int]:
-    """Positions in the raw message list of the blocks in the stable prefix, first seen first."""
-    blocks = context.blocks
-    end = context.prefix_length
-    indices: list[int] = []
-    counted = 0
-    for block in blocks[:end]:
-        if not _counts(block, include_system):
-            continue
-        counted += 1
-        if counted - 1 not in indices:
-            indices.append(counted - 1)
-    return indices
+def _message_indices(context: RewriteContext, *, include_system: bool) -> range:
+    """Raw message positions NeMo Relay touches for the stable prefix.
+
+    It maps the n-th counted prefix block to message n-1 (counting blocks,
+    not messages), so the positions are simply the first ``counted`` ones.
+    """
+    prefix = context.blocks[: context.prefix_length]
+    return range(sum(1 for block in prefix if _counts(block, include_system)))
 
 
 def _counts(block: BlockSpec, include_system: bool) -> bool:
@@ -77,7 +72,7 @@ def _counts(block: BlockSpec, include_system: bool) -> bool:
     return include_system or block.role != _SYSTEM
 
 
-def _canonicalize_messages(editor: BodyEditor, key: str, indices: list[int]) -> None:
+def _canonicalize_messages(editor: BodyEditor, key: str, indices: range) -> None:
     if not isinstance(editor.body.get(key), list | tuple):
         return
     for index in indices:
