@@ -28,7 +28,9 @@ def rewrite_request(
     the id learned state is stored under (NeMo Relay's ``agent_id``).
 
     The input is never mutated. The result is a new dict that shares every
-    member it does not change with ``request``. NeMo Relay additionally
+    member it does not change with ``request`` (and canonical tool schemas
+    with the provider's memo, checked before each reuse): send it, do not
+    edit it in place. NeMo Relay additionally
     hands its provider callable every object with sorted keys:
     ``json.dumps(result, sort_keys=True)`` (or ``relay_key_order(result)``)
     gives the bytes NeMo Relay's body serializes to.
