@@ -203,3 +203,103 @@ async def test_passthrough_leaves_everything_as_nemo_relay_does(
     runs += [("anthropic_messages", [anthropic_request("q", tools=anthropic_tools())])] * 3
     seen = await run_side_by_side("passthrough", redis_url, backend, runs)
     assert changed(seen) == []
+
+
+def structured_anthropic(question: str) -> dict[str, Any]:
+    """A block-array system, an inline system message and a structured-output contract."""
+    return {
+        "model": "claude-3-opus-20240229",
+        "max_tokens": 64,
+        "system": [{"type": "text", "text": LONG_SYSTEM}, {"type": "text", "text": "Extra rules."}],
+        "tools": [
+            {"name": f"tool_{n}", "description": f"Tool {n}. " * 30, "input_schema": {"z": 2.0}}
+            for n in range(4)
+        ],
+        "response_format": {"type": "json_schema", "schema": {"a": 1.0}},
+        "messages": [
+            {"role": "system", "content": "Inline system rules. " * 100},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": question},
+                    {"type": "image", "source": {"data": "AA", "x": 1.0}},
+                ],
+            },
+        ],
+    }
+
+
+def mixed_chat() -> dict[str, Any]:
+    call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    return {
+        "model": "gpt-4.1",
+        "response_format": {"type": "json_object"},
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"b": 1.0}}}],
+        "messages": [
+            {
+                "role": "developer",
+                "content": [
+                    {"type": "text", "text": "dev"},
+                    {"type": "file", "file": {"file_id": "f", "n": 1.0}},
+                ],
+            },
+            {"role": "system", "content": "sys"},
+            {
+                "role": "user",
+                "content": [{"type": "input_audio", "input_audio": {"data": "AA", "r": 2.0}}],
+            },
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {
+                "role": "tool",
+                "tool_call_id": "c",
+                "content": [{"type": "text", "text": "r"}, {"type": "custom", "v": 3.0}],
+            },
+            {"role": "user", "content": "go"},
+        ],
+    }
+
+
+def mixed_responses() -> dict[str, Any]:
+    return {
+        "model": "gpt-4.1",
+        "instructions": "Be brief. " * 50,
+        "response_format": {"b": 2.0},
+        "tools": [
+            {"type": "function", "name": "f", "parameters": {"q": 1.0}},
+            {"type": "web_search", "x": 1.0},
+        ],
+        "input": [
+            {
+                "role": "system",
+                "content": [
+                    {"type": "input_text", "text": "sys"},
+                    {"type": "input_file", "file_id": "f", "k": 1.0},
+                ],
+            },
+            {"role": "user", "content": [{"type": "input_image", "image_url": "u", "z": 2.0}]},
+            {"type": "reasoning", "id": "r", "summary": [], "w": 1.0},
+            {"role": "user", "content": "go"},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("provider", "runs"),
+    [
+        (
+            "anthropic",
+            [("anthropic_messages", [structured_anthropic(f"question {n % 6}")]) for n in range(8)],
+        ),
+        (
+            "openai",
+            [("openai_chat", [mixed_chat()]) for _ in range(4)]
+            + [("openai_responses", [mixed_responses()]) for _ in range(4)],
+        ),
+    ],
+)
+async def test_contracts_inline_system_and_native_parts_match_nemo_relay(
+    provider: str, runs: list[Run], redis_url: str, backend: StorageBackend
+) -> None:
+    """Structured-output blocks, system/developer messages, native parts and items."""
+    seen = await run_side_by_side(provider, redis_url, backend, runs)
+    assert len(changed(seen)) >= 2
