@@ -106,9 +106,10 @@ def whole_micros_between(start_ns: int, end_ns: int) -> int:
     """Microseconds from start to end, truncated toward zero like chrono's ``num_microseconds``.
 
     What storage keeps as a duration (``duration_us``): tool calls last a few
-    milliseconds, so whole milliseconds would be off by up to a sixth. Toward
-    zero, as SQL's integer division on both databases, so revision 0003's
-    conversion of stored rows gives exactly what the write path gives.
+    milliseconds, where dropping the fraction of a millisecond puts a 6.742 ms
+    call at 6. Toward zero, as SQL's integer division on both databases, so
+    revision 0003's conversion of stored rows gives exactly what the write
+    path gives.
     """
     return _truncated(end_ns - start_ns, 1_000)
 

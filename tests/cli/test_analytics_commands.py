@@ -102,7 +102,7 @@ def tool_micros_from_the_trace(path: Path) -> dict[str, list[int]]:
 def test_tool_percentiles_of_the_sample_are_its_own_to_the_microsecond(
     sql_sample: list[str],
 ) -> None:
-    """The sample's tools take about 2-9 ms; whole milliseconds would be off by up to 15 %."""
+    """The sample's tools take 2-9 ms: in whole ms, write_report's 2.425 ms median read 2."""
     durations = tool_micros_from_the_trace(SAMPLE_TRACE)
     rows = invoke_json("analytics", "tools", *sql_sample, "--format", "json")
     assert {row["tool"]: row["calls"] for row in rows} == {
