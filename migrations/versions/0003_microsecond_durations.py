@@ -28,6 +28,11 @@ milliseconds with decimals: the percentile of the microseconds over 1000).
 Both take an exclusive lock on ``runs`` and ``calls`` for the length of the
 rewrite. Everything is SQL, so ``alembic upgrade --sql`` prints it.
 
+A rewritten PostgreSQL table has no visibility map until it is vacuumed, and
+the analytics' index-only scans then read the table for every index entry;
+``adaptive db upgrade`` runs ``VACUUM (ANALYZE) runs, calls`` after the commit
+(``REWRITES``). After a plain ``alembic upgrade``, run it by hand.
+
 Types, indexes and views are spelled out here, as in 0001 and 0002.
 """
 
@@ -45,6 +50,9 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TABLES: Final = ("runs", "calls")
+REWRITES: Final = TABLES
+"""What this revision rewrites, up or down: ``adaptive db`` (and an upgrade on open)
+vacuums them once it has committed (see ``adaptive.storage.sql.migrate``)."""
 
 
 class Durations(NamedTuple):

@@ -33,6 +33,7 @@ from adaptive.storage.sql.migrate import (
     head_revision,
     history,
     migrations_dir,
+    rewritten_tables,
     upgrade,
 )
 from adaptive.storage.sql.models import Base, text_digest
@@ -417,10 +418,32 @@ async def test_0003_converts_stored_durations_to_microseconds_and_back(empty_url
     assert await drift(empty_url) == []
 
 
+def test_0003_names_the_tables_it_rewrites_to_vacuum_after_it() -> None:
+    assert rewritten_tables("0002", "0003") == ["calls", "runs"]
+    assert rewritten_tables("0003", "0002") == ["calls", "runs"]  # the downgrade rewrites too
+    assert rewritten_tables(None, "0003") == ["calls", "runs"]
+    assert rewritten_tables(None, "0002") == rewritten_tables("0003", "0003") == []
+
+
+async def vacuumed(url: str) -> dict[str, tuple[bool, bool]]:
+    """Per table: whether it was ever vacuumed, and analysed, by hand (not autovacuum)."""
+    query = text(
+        "SELECT relname, last_vacuum IS NOT NULL, last_analyze IS NOT NULL "
+        "FROM pg_stat_user_tables WHERE relname IN ('runs', 'calls')"
+    )
+    async with connected(url) as connection:
+        return {
+            name: (vacuum, analyze) for name, vacuum, analyze in await connection.execute(query)
+        }
+
+
 async def test_0003_views_report_milliseconds_with_decimals(empty_postgres_url: str) -> None:
     await upgrade(empty_postgres_url, "0002")
     await store_as_0002(empty_postgres_url, [odd_durations_run()])
+    assert await vacuumed(empty_postgres_url) == {"runs": (False, False), "calls": (False, False)}
     await upgrade(empty_postgres_url)
+    # rewritten, so vacuumed and analysed once committed: index-only scans work again
+    assert await vacuumed(empty_postgres_url) == {"runs": (True, True), "calls": (True, True)}
     query = text("SELECT tool, p50_duration_ms, p99_duration_ms FROM analytics_tools ORDER BY tool")
     async with connected(empty_postgres_url) as connection:
         tools = [tuple(row) for row in await connection.execute(query)]
