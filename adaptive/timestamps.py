@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 _NANOS_PER_SECOND = 1_000_000_000
+MICROS_PER_MILLI = 1_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -98,9 +99,38 @@ def to_datetime(nanos: int) -> datetime:
 
 def whole_millis_between(start_ns: int, end_ns: int) -> int:
     """Milliseconds from start to end, truncated toward zero like chrono's ``num_milliseconds``."""
-    delta = end_ns - start_ns
-    millis = abs(delta) // 1_000_000
-    return millis if delta >= 0 else -millis
+    return _truncated(end_ns - start_ns, 1_000_000)
+
+
+def whole_micros_between(start_ns: int, end_ns: int) -> int:
+    """Microseconds from start to end, truncated toward zero like chrono's ``num_microseconds``.
+
+    What storage keeps as a duration (``duration_us``): tool calls last a few
+    milliseconds, where dropping the fraction of a millisecond puts a 6.742 ms
+    call at 6. Toward zero, as SQL's integer division on both databases, so
+    revision 0003's conversion of stored rows gives exactly what the write
+    path gives.
+    """
+    return _truncated(end_ns - start_ns, 1_000)
+
+
+def millis_from_micros(micros: float) -> float:
+    """A duration in whole (or interpolated) microseconds as milliseconds with decimals.
+
+    One correctly rounded division, the same one the PostgreSQL views do, so a
+    value reads the same however it was obtained.
+    """
+    return micros / MICROS_PER_MILLI
+
+
+def millis_between(start_ns: int, end_ns: int) -> float:
+    """Milliseconds from start to end to the microsecond, as storage and analytics give them."""
+    return millis_from_micros(whole_micros_between(start_ns, end_ns))
+
+
+def _truncated(delta: int, unit: int) -> int:
+    whole = abs(delta) // unit
+    return whole if delta >= 0 else -whole
 
 
 def _coerce(value: Any) -> int:

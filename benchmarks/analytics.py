@@ -16,9 +16,11 @@ own latency profiles, 4 models, runs of 1 to 3 steps where each step is one
 tool or a parallel fan-out of 2 to 4 tools followed by an LLM call (≈ 7 calls
 per run), token usage on every LLM call, about 2 % failed calls and 3 %
 failed runs, starts spread evenly over 30 days, ACG windows of 100
-observations for 8 profiles per agent. Cohort columns are what the write
-path computes (checked against ``cohort_columns`` on a sample before the
-load). Secondary indexes are dropped during the load and rebuilt from their
+observations for 8 profiles per agent. Timestamps have nanoseconds, and
+durations are stored as the write path stores them (``duration_us``, by
+``whole_micros_between``); cohort columns are what the write path computes
+(checked against ``cohort_columns`` on a sample before the load).
+Secondary indexes are dropped during the load and rebuilt from their
 own definitions afterwards, and foreign-key triggers are skipped
 (``session_replication_role = replica``): the usual bulk-load practice, the
 resulting schema is exactly the migrated one. Generation runs in ``--jobs``
@@ -53,6 +55,7 @@ from adaptive.analytics.queries import Analytics, Window
 from adaptive.records import CallKind, CallRecord
 from adaptive.storage.sql.migrate import upgrade
 from adaptive.storage.sql.rows import NO_COHORT, cohort_columns
+from adaptive.timestamps import whole_micros_between
 
 MS: Final = 1_000_000
 DAY_NS: Final = 86_400 * 10**9
@@ -119,7 +122,7 @@ RUN_COLUMNS: Final = (
     "started_at_ns",
     "ended_at",
     "ended_at_ns",
-    "duration_ms",
+    "duration_us",
     "call_count",
     "llm_call_count",
     "tool_call_count",
@@ -139,7 +142,7 @@ CALL_COLUMNS: Final = (
     "started_at_ns",
     "ended_at",
     "ended_at_ns",
-    "duration_ms",
+    "duration_us",
     "model_name",
     "model_digest",
     "prompt_tokens",
@@ -256,7 +259,7 @@ class HistoryGenerator:
             "started_at_ns": start,
             "ended_at": None if end is None else at(end),
             "ended_at_ns": end,
-            "duration_ms": None if end is None else (end - start) // MS,
+            "duration_us": None if end is None else whole_micros_between(start, end),
             "call_count": len(calls),
             "llm_call_count": llm_calls,
             "tool_call_count": len(calls) - llm_calls,
@@ -275,7 +278,7 @@ class HistoryGenerator:
             "started_at_ns": start,
             "ended_at": at(end),
             "ended_at_ns": end,
-            "duration_ms": (end - start) // MS,
+            "duration_us": whole_micros_between(start, end),
             "status": "error" if failed else None,
         }
 

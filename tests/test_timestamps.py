@@ -5,7 +5,9 @@ from hypothesis import strategies as st
 from adaptive.timestamps import (
     TimestampError,
     format_rfc3339_ns,
+    millis_between,
     parse_rfc3339_ns,
+    whole_micros_between,
     whole_millis_between,
 )
 
@@ -54,3 +56,23 @@ def test_millis_truncate_toward_zero() -> None:
     assert whole_millis_between(0, 1_999_999) == 1
     assert whole_millis_between(1_999_999, 0) == -1
     assert whole_millis_between(5, 5) == 0
+
+
+def test_micros_truncate_toward_zero() -> None:
+    assert whole_micros_between(0, 6_742_999) == 6_742
+    assert whole_micros_between(6_742_999, 0) == -6_742
+    assert whole_micros_between(0, -1_500) == -1  # not -2: toward zero, as SQL divides
+    assert whole_micros_between(5, 5) == 0
+
+
+@given(st.integers(-(10**15), 10**15), st.integers(-(10**15), 10**15))
+def test_micros_are_the_exact_quotient_without_its_fraction(start: int, end: int) -> None:
+    micros = whole_micros_between(start, end)
+    assert abs(micros) * 1_000 <= abs(end - start) < (abs(micros) + 1) * 1_000
+    assert micros == 0 or (micros > 0) == (end > start)
+
+
+def test_millis_between_keeps_the_microseconds() -> None:
+    assert millis_between(0, 6_742_999) == 6.742
+    assert millis_between(0, 1_234_567_891) == 1234.567
+    assert millis_between(0, -1_500) == -0.001

@@ -36,7 +36,13 @@ def cell(value: Any) -> str:
 
 
 def _float_cell(value: float) -> str:
-    """Three significant-ish digits: milliseconds and token counts need no decimals."""
+    """Three to four significant digits, and never fewer decimals than a short duration needs.
+
+    Durations are milliseconds to the microsecond: below 10 ms (where tool
+    calls are) three decimals show every microsecond, so 6.742 ms is not read
+    as 7; above, the leading digits carry the meaning (``12.3``, ``1,840``).
+    JSON and CSV print the full value.
+    """
     if abs(value) >= 100:
         return f"{value:,.0f}"
     return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"

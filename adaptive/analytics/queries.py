@@ -7,13 +7,17 @@ them generically from ``model_fields``. Every query takes a ``Window``: an
 agent and a half-open time range ``[since, until)`` on the run's start (run
 queries) or the call's start (call queries).
 
-Where the numbers come from (columns added by revision 0002):
+Where the numbers come from (columns added by revisions 0002 and 0003):
 
 * failures: ``runs.end_status`` / ``calls.status`` are ``error`` when the end
   event reported ``otel.status_code: ERROR``;
 * parallelism: each tool call row carries the cohort its start formed and the
   widest cohort it ran in (``cohort_*``, ``fanout_width``; DESIGN §5.1), so
   fan-out and parallel share are plain ``GROUP BY`` queries;
+* durations: ``duration_us``, whole microseconds (revision 0003). Percentiles
+  and sums are computed on the microseconds and reported in milliseconds with
+  decimals (one division by 1000 of the result, in Python), so a tool call's
+  6.742 ms median reads 6.742, not 6;
 * percentiles follow ``percentile_cont``: linear interpolation between the two
   values around rank ``fraction * (n - 1)``. PostgreSQL computes them
   natively; SQLite, which has no such aggregate, from ``ROW_NUMBER`` and
@@ -79,7 +83,7 @@ from adaptive.storage.sql.models import (
     runs,
     text_digest,
 )
-from adaptive.timestamps import to_datetime
+from adaptive.timestamps import millis_from_micros, to_datetime
 
 QUERY_NAMES: Final = ("runs", "tools", "models", "fanout", "acg", "slowest")
 """The queries, by the names the command line and the report use."""
@@ -143,7 +147,7 @@ class RunsOverTimeRow(AnalyticsRow):
     """Runs whose agent scope ended with ``otel.status_code: ERROR``."""
     p50_duration_ms: float | None
     p95_duration_ms: float | None
-    """Over completed runs; ``None`` when the bucket has none."""
+    """Over completed runs, to the microsecond; ``None`` when the bucket has none."""
     calls_per_run: float
     """Mean LLM + tool calls per run."""
 
@@ -156,7 +160,7 @@ class ToolRow(AnalyticsRow):
     p50_duration_ms: float | None
     p95_duration_ms: float | None
     p99_duration_ms: float | None
-    """Over finished calls; ``None`` when none finished."""
+    """Over finished calls, to the microsecond; ``None`` when none finished."""
     parallel_calls: int
     """Calls that overlapped another tool call of their run (were in a cohort)."""
     parallel_share: float
@@ -179,6 +183,7 @@ class ModelRow(AnalyticsRow):
     """Means over the calls that reported usage; ``None`` when none did."""
     p50_latency_ms: float | None
     p95_latency_ms: float | None
+    """Over finished calls, to the microsecond."""
     failed_calls: int
 
 
@@ -217,13 +222,14 @@ class SlowRunRow(AnalyticsRow):
     """One of the slowest completed runs, with where its time went.
 
     ``llm_ms`` and ``tool_ms`` sum call durations, so parallel calls can make
-    them exceed ``duration_ms``.
+    them exceed ``duration_ms``. Every duration is in milliseconds to the
+    microsecond (summed in whole microseconds, then divided once).
     """
 
     run_id: UUID
     agent_id: str
     started_at: datetime
-    duration_ms: int
+    duration_ms: float
     status: str | None
     """``error`` when the run failed."""
     calls: int
@@ -231,11 +237,11 @@ class SlowRunRow(AnalyticsRow):
     tool_calls: int
     failed_calls: int
     parallel_tool_calls: int
-    llm_ms: int
-    tool_ms: int
+    llm_ms: float
+    tool_ms: float
     total_tokens: int
     slowest_call: str | None
-    slowest_call_ms: int | None
+    slowest_call_ms: float | None
 
 
 # -- the queries -------------------------------------------------------------------
@@ -273,7 +279,7 @@ class Analytics:
         started = runs.c.started_at_ns
         facts = select(
             (started - started % literal(width, BigInteger)).label("bucket"),
-            runs.c.duration_ms,
+            runs.c.duration_us,
             runs.c.call_count,
             runs.c.end_status,
         ).where(*_run_filters(window))
@@ -281,12 +287,12 @@ class Analytics:
         def measures(c: _Columns) -> list[ColumnElement[Any]]:
             return [
                 func.count().label("runs"),
-                func.count(c.duration_ms).label("completed_runs"),
+                func.count(c.duration_us).label("completed_runs"),
                 func.count().filter(c.end_status == STATUS_ERROR).label("failed_runs"),
                 _mean(c.call_count).label("calls_per_run"),
             ]
 
-        percentiles = {"p50_duration_ms": 0.5, "p95_duration_ms": 0.95}
+        percentiles = {"p50_us": 0.5, "p95_us": 0.95}
         query = self._grouped(facts, "bucket", measures, percentiles)
         rows = await self._fetch("runs", query.order_by("bucket"))
         return [
@@ -295,8 +301,8 @@ class Analytics:
                 runs=row.runs,
                 completed_runs=row.completed_runs,
                 failed_runs=row.failed_runs,
-                p50_duration_ms=row.p50_duration_ms,
-                p95_duration_ms=row.p95_duration_ms,
+                p50_duration_ms=_millis(row.p50_us),
+                p95_duration_ms=_millis(row.p95_us),
                 calls_per_run=row.calls_per_run,
             )
             for row in rows
@@ -312,8 +318,8 @@ class Analytics:
                 func.count().filter(c.status == STATUS_ERROR).label("failed_calls"),
             ]
 
-        percentiles = {"p50_duration_ms": 0.5, "p95_duration_ms": 0.95, "p99_duration_ms": 0.99}
-        used = ("duration_ms", "fanout_width", "status")
+        percentiles = {"p50_us": 0.5, "p95_us": 0.95, "p99_us": 0.99}
+        used = ("duration_us", "fanout_width", "status")
         grouped = self._calls_per_key(TOOLS, window, measures, percentiles, used).subquery()
         name = TOOLS.text_of(calls.c.name, grouped.c.key)
         query = select(name.label("tool"), grouped).order_by(grouped.c.calls.desc(), "tool")
@@ -321,9 +327,9 @@ class Analytics:
             ToolRow(
                 tool=row.tool,
                 calls=row.calls,
-                p50_duration_ms=row.p50_duration_ms,
-                p95_duration_ms=row.p95_duration_ms,
-                p99_duration_ms=row.p99_duration_ms,
+                p50_duration_ms=_millis(row.p50_us),
+                p95_duration_ms=_millis(row.p95_us),
+                p99_duration_ms=_millis(row.p99_us),
                 parallel_calls=row.parallel_calls,
                 parallel_share=row.parallel_calls / row.calls,
                 failed_calls=row.failed_calls,
@@ -347,14 +353,18 @@ class Analytics:
                 func.count().filter(c.status == STATUS_ERROR).label("failed_calls"),
             ]
 
-        percentiles = {"p50_latency_ms": 0.5, "p95_latency_ms": 0.95}
-        used = ("duration_ms", "prompt_tokens", "output_tokens", "total_tokens", "status")
+        percentiles = {"p50_us": 0.5, "p95_us": 0.95}
+        used = ("duration_us", "prompt_tokens", "output_tokens", "total_tokens", "status")
         grouped = self._calls_per_key(MODELS, window, measures, percentiles, used).subquery()
         model = MODELS.text_of(calls.c.model_name, grouped.c.key)
         query = select(model.label("model"), grouped).order_by(grouped.c.llm_calls.desc(), "model")
-        fields = ModelRow.model_fields
+        latencies = {"p50_latency_ms": "p50_us", "p95_latency_ms": "p95_us"}
+        counted = [name for name in ModelRow.model_fields if name not in latencies]
         return [
-            ModelRow(**{name: row._mapping[name] for name in fields})
+            ModelRow(
+                **{name: row._mapping[name] for name in counted},
+                **{name: _millis(row._mapping[label]) for name, label in latencies.items()},
+            )
             for row in await self._fetch("models", query)
         ]
 
@@ -443,14 +453,14 @@ class Analytics:
                 runs.c.id,
                 runs.c.agent_id,
                 runs.c.started_at_ns,
-                runs.c.duration_ms,
+                runs.c.duration_us,
                 runs.c.end_status,
                 runs.c.call_count,
                 runs.c.llm_call_count,
                 runs.c.tool_call_count,
             )
-            .where(runs.c.duration_ms.is_not(None), *_run_filters(window))
-            .order_by(runs.c.duration_ms.desc(), runs.c.id)
+            .where(runs.c.duration_us.is_not(None), *_run_filters(window))
+            .order_by(runs.c.duration_us.desc(), runs.c.id)
             .limit(limit)
             .cte("top_runs")
         )
@@ -461,32 +471,32 @@ class Analytics:
                 top,
                 *(column for column in breakdown.c if column.key != "run_id"),
                 longest.c.slowest_call,
-                longest.c.slowest_call_ms,
+                longest.c.slowest_call_us,
             )
             .select_from(
                 top.outerjoin(breakdown, breakdown.c.run_id == top.c.id).outerjoin(
                     longest, longest.c.run_id == top.c.id
                 )
             )
-            .order_by(top.c.duration_ms.desc(), top.c.id)
+            .order_by(top.c.duration_us.desc(), top.c.id)
         )
         return [
             SlowRunRow(
                 run_id=row.id,
                 agent_id=row.agent_id,
                 started_at=to_datetime(row.started_at_ns),
-                duration_ms=row.duration_ms,
+                duration_ms=millis_from_micros(row.duration_us),
                 status=row.end_status,
                 calls=row.call_count,
                 llm_calls=row.llm_call_count,
                 tool_calls=row.tool_call_count,
                 failed_calls=row.failed_calls or 0,
                 parallel_tool_calls=row.parallel_tool_calls or 0,
-                llm_ms=row.llm_ms or 0,
-                tool_ms=row.tool_ms or 0,
+                llm_ms=millis_from_micros(row.llm_us or 0),
+                tool_ms=millis_from_micros(row.tool_us or 0),
                 total_tokens=row.total_tokens or 0,
                 slowest_call=row.slowest_call,
-                slowest_call_ms=row.slowest_call_ms,
+                slowest_call_ms=_millis(row.slowest_call_us),
             )
             for row in await self._fetch("slowest", query)
         ]
@@ -521,11 +531,11 @@ class Analytics:
         measures: Callable[[_Columns], list[ColumnElement[Any]]],
         percentiles: Mapping[str, float],
     ) -> Select[Any]:
-        """``facts`` grouped by its ``key`` column: ``measures`` and ``duration_ms`` percentiles."""
+        """``facts`` grouped by its ``key`` column: ``measures`` and ``duration_us`` percentiles."""
         if self._dialect.name == POSTGRESQL or not percentiles:
             source = facts.subquery("facts")
             measured = [
-                _native_percentile(source.c.duration_ms, fraction).label(label)
+                _native_percentile(source.c.duration_us, fraction).label(label)
                 for label, fraction in percentiles.items()
             ]
         else:
@@ -548,7 +558,7 @@ class Analytics:
         """The window's calls of ``groups``, per key: ``key``, ``measures``, percentiles.
 
         ``columns`` names the ``calls`` columns ``measures`` read (and
-        ``duration_ms`` for the percentiles).
+        ``duration_us`` for the percentiles).
 
         PostgreSQL: the distinct keys come from skipping through the group's
         index (a recursive CTE, one probe per key), and each key's calls from
@@ -566,7 +576,7 @@ class Analytics:
         measured = [
             *measures(c),
             *(
-                _native_percentile(c.duration_ms, fraction).label(label)
+                _native_percentile(c.duration_us, fraction).label(label)
                 for label, fraction in percentiles.items()
             ),
         ]
@@ -771,6 +781,11 @@ def _mean(column: Any) -> ColumnElement[Any]:
     return func.avg(cast(column, Float))
 
 
+def _millis(micros: float | None) -> float | None:
+    """A duration the database gave in microseconds, in milliseconds; ``None`` stays."""
+    return None if micros is None else millis_from_micros(micros)
+
+
 def _native_percentile(value: Any, fraction: float) -> ColumnElement[Any]:
     """PostgreSQL's ``percentile_cont(fraction) WITHIN GROUP (ORDER BY value)``.
 
@@ -780,12 +795,12 @@ def _native_percentile(value: Any, fraction: float) -> ColumnElement[Any]:
 
 
 def _ranked(facts: Any, key: str) -> Any:
-    """``facts`` with each row's rank by ``duration_ms`` in its group and the group's count.
+    """``facts`` with each row's rank by ``duration_us`` in its group and the group's count.
 
     Rows without a duration (unfinished) rank last and are not counted, as
     ``percentile_cont`` ignores them.
     """
-    value = facts.c.duration_ms
+    value = facts.c.duration_us
     group = facts.c[key]
     return select(
         facts,
@@ -805,8 +820,8 @@ def _interpolated_percentile(c: _Columns, fraction: float) -> ColumnElement[Any]
     """
     position = literal(fraction, Float) * (c.value_count - 1)
     lower = cast(position, Integer)
-    low = func.max(case((c.value_rank == lower + 1, c.duration_ms)))
-    high = func.max(case((c.value_rank == lower + 2, c.duration_ms)))
+    low = func.max(case((c.value_rank == lower + 1, c.duration_us)))
+    high = func.max(case((c.value_rank == lower + 2, c.duration_us)))
     proportion = func.max(position - lower)
     return type_coerce(low + proportion * (func.coalesce(high, low) - low), Float)
 
@@ -820,8 +835,8 @@ def _call_breakdown(top: Any) -> Any:
             calls.c.run_id,
             func.count().filter(calls.c.status == STATUS_ERROR).label("failed_calls"),
             func.count(calls.c.fanout_width).label("parallel_tool_calls"),
-            _sum(case((is_llm, calls.c.duration_ms))).label("llm_ms"),
-            _sum(case((is_tool, calls.c.duration_ms))).label("tool_ms"),
+            _sum(case((is_llm, calls.c.duration_us))).label("llm_us"),
+            _sum(case((is_tool, calls.c.duration_us))).label("tool_us"),
             _sum(calls.c.total_tokens).label("total_tokens"),
         )
         .where(calls.c.run_id.in_(select(top.c.id)))
@@ -832,7 +847,7 @@ def _call_breakdown(top: Any) -> Any:
 
 def _longest_call(top: Any) -> Any:
     """Per run of ``top``: its longest finished call (the first one, on a tie)."""
-    duration = calls.c.duration_ms
+    duration = calls.c.duration_us
     ranked = (
         select(
             calls.c.run_id,
@@ -852,7 +867,7 @@ def _longest_call(top: Any) -> Any:
         select(
             ranked.c.run_id,
             ranked.c.name.label("slowest_call"),
-            ranked.c.duration_ms.label("slowest_call_ms"),
+            ranked.c.duration_us.label("slowest_call_us"),
         )
         .where(ranked.c.call_rank == 1)
         .subquery("longest")

@@ -265,7 +265,7 @@ def tool_latency_chart(rows: Sequence[ToolRow]) -> Chart:
             Bar(
                 row.tool,
                 (p50, p95 - p50, p99 - p95),
-                f"{row.tool}: p50 {p50:,.0f} ms, p95 {p95:,.0f} ms, p99 {p99:,.0f} ms "
+                f"{row.tool}: p50 {cell(p50)} ms, p95 {cell(p95)} ms, p99 {cell(p99)} ms "
                 f"over {row.calls} calls",
             )
         )

@@ -24,7 +24,7 @@ from adaptive.plan import AgentHints, ExecutionPlan
 from adaptive.records import CallKind, RunRecord
 from adaptive.storage.factory import create_backend
 from adaptive.storage.protocol import StorageBackend
-from adaptive.timestamps import to_datetime, whole_millis_between
+from adaptive.timestamps import millis_between, to_datetime
 from adaptive.trie import (
     LlmCallPrediction,
     PredictionTrieNode,
@@ -47,11 +47,15 @@ class _Row(BaseModel):
 
 
 class RunSummary(_Row):
-    """One run in ``adaptive runs list``."""
+    """One run in ``adaptive runs list``.
+
+    Durations here, in ``CallRow`` and in analytics are the same number:
+    milliseconds to the microsecond (``millis_between``), as SQL storage keeps them.
+    """
 
     run_id: UUID
     started_at: datetime
-    duration_ms: int | None
+    duration_ms: float | None
     status: str
     llm_calls: int
     tool_calls: int
@@ -65,8 +69,8 @@ class CallRow(_Row):
     position: int
     kind: str
     name: str
-    start_ms: int
-    duration_ms: int | None
+    start_ms: float
+    duration_ms: float | None
     model: str | None
     prompt_tokens: int | None
     output_tokens: int | None
@@ -164,9 +168,7 @@ def summarize_run(run: RunRecord) -> RunSummary:
     return RunSummary(
         run_id=run.id,
         started_at=to_datetime(run.started_at),
-        duration_ms=None
-        if run.ended_at is None
-        else whole_millis_between(run.started_at, run.ended_at),
+        duration_ms=None if run.ended_at is None else millis_between(run.started_at, run.ended_at),
         status="open" if run.ended_at is None else "completed",
         llm_calls=len(llm),
         tool_calls=len(run.calls) - len(llm),
@@ -201,10 +203,10 @@ def call_rows(run: RunRecord) -> list[CallRow]:
             position=position,
             kind=call.kind.value,
             name=call.name,
-            start_ms=whole_millis_between(run.started_at, call.started_at),
+            start_ms=millis_between(run.started_at, call.started_at),
             duration_ms=None
             if call.ended_at is None
-            else whole_millis_between(call.started_at, call.ended_at),
+            else millis_between(call.started_at, call.ended_at),
             model=call.model_name,
             prompt_tokens=call.prompt_tokens,
             output_tokens=call.output_tokens,

@@ -59,7 +59,12 @@ from tests.analytics.fixture import (
 )
 from tests.conftest import PostgresServer
 from tests.factories import call, run_with
-from tests.storage.support import observation, opened
+from tests.storage.support import (
+    insert_as_stored,
+    observation,
+    opened,
+    with_millisecond_durations,
+)
 
 ROW_MODELS = (RunsOverTimeRow, ToolRow, ModelRow, FanoutRow, AcgRow, SlowRunRow)
 SCALARS = (str, int, float, type(None), datetime, type(R1.id))
@@ -550,7 +555,8 @@ ADDED_BY_0002 = {
 
 def columns_of_0001(table: Any, row: dict[str, Any]) -> dict[str, Any]:
     """A row of ``table`` as revision 0001 had it: without the columns 0002 added."""
-    return {name: value for name, value in row.items() if name not in ADDED_BY_0002[table.name]}
+    legacy = with_millisecond_durations(row)
+    return {name: value for name, value in legacy.items() if name not in ADDED_BY_0002[table.name]}
 
 
 async def test_upgrade_fills_the_new_columns_for_history_stored_before(empty_url: str) -> None:
@@ -576,12 +582,10 @@ async def test_upgrade_fills_the_new_columns_for_history_stored_before(empty_url
     engine = create_engine(empty_url)
     try:
         async with engine.begin() as connection:
-            await connection.execute(
-                insert(runs), [columns_of_0001(runs, {**run_row(parallel, digest), "seq": 1})]
-            )
-            await connection.execute(
-                insert(calls), [columns_of_0001(calls, row) for row in call_rows(parallel, digest)]
-            )
+            old_runs = [columns_of_0001(runs, {**run_row(parallel, digest), "seq": 1})]
+            await connection.execute(insert_as_stored("runs", old_runs), old_runs)
+            old_calls = [columns_of_0001(calls, row) for row in call_rows(parallel, digest)]
+            await connection.execute(insert_as_stored("calls", old_calls), old_calls)
             await connection.execute(
                 insert(acg_observations),
                 [

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, Request, sync_playwright
 
-from adaptive.analytics.queries import QUERY_NAMES, RunsOverTimeRow
-from adaptive.analytics.report import nice_ticks, runs_chart
+from adaptive.analytics.queries import QUERY_NAMES, RunsOverTimeRow, ToolRow
+from adaptive.analytics.report import nice_ticks, runs_chart, tool_latency_chart
 from adaptive.analytics.views import VIEWS
 from adaptive.cli.app import app
 from adaptive.cli.demo import DemoOptions, run_demo
@@ -203,3 +203,19 @@ def test_days_without_runs_are_drawn_empty_not_skipped() -> None:
     assert [bar.label for bar in chart.bars] == ["11-20", "11-21", "11-22"]
     assert [bar.segments for bar in chart.bars] == [(4.0, 1.0), (0, 0), (3.0, 0.0)]
     assert "no runs" in chart.bars[1].tooltip
+
+
+def test_tool_latency_tooltips_show_the_microseconds() -> None:
+    row = ToolRow(
+        tool="search",
+        calls=4,
+        p50_duration_ms=6.742,
+        p95_duration_ms=9.0126,
+        p99_duration_ms=1234.5,
+        parallel_calls=0,
+        parallel_share=0.0,
+        failed_calls=0,
+    )
+    (bar,) = tool_latency_chart([row]).bars
+    assert bar.tooltip == "search: p50 6.742 ms, p95 9.013 ms, p99 1,234 ms over 4 calls"
+    assert bar.segments == pytest.approx((6.742, 9.0126 - 6.742, 1234.5 - 9.0126))

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from adaptive.analytics.cells import cell
 from adaptive.analytics.queries import QUERY_NAMES
 from adaptive.analytics.views import VIEWS
 from adaptive.cli.commands.analytics import parse_time
 from adaptive.errors import ConfigError
+from tests.analytics.expected import TO_THE_NANOSECOND, millis, percentile_cont, whole_micros
 from tests.cli_support import (
     ingest_sample,
     invoke,
@@ -21,6 +23,7 @@ from tests.cli_support import (
     invoke_json,
     tiered_config,
 )
+from tests.factories import SAMPLE_TRACE
 
 SAMPLE_DAY = "2026-11-23"
 """The sample trace was recorded in one minute of this (UTC) day."""
@@ -67,6 +70,60 @@ def test_the_sample_adds_up(sql_sample: list[str]) -> None:
     fanout = invoke_json("analytics", "fanout", *sql_sample, "--format", "json")
     plan = invoke_json("plan", "show", *sql_sample, "--format", "json")
     assert {row["group_id"] for row in fanout} == {g["group_id"] for g in plan["parallel_groups"]}
+
+
+def trace_nanos(stamp: str) -> int:
+    """An ATOF timestamp (``2026-11-23T21:14:03.515874059+00:00``) as epoch nanoseconds."""
+    clock, _, rest = stamp.partition(".")
+    digits = rest.rstrip("Zz").split("+")[0].split("-")[0]
+    offset = rest[len(digits) :].replace("Z", "+00:00").replace("z", "+00:00")
+    seconds = int(datetime.fromisoformat(clock + offset).timestamp())
+    return seconds * 10**9 + int(digits.ljust(9, "0"))
+
+
+def tool_micros_from_the_trace(path: Path) -> dict[str, list[int]]:
+    """Each tool's call durations in whole µs, from the trace's own start and end events."""
+    starts: dict[str, int] = {}
+    durations: dict[str, list[int]] = {}
+    for line in path.read_text().splitlines():
+        event = json.loads(line)
+        if event.get("kind") != "scope" or event.get("category") != "tool":
+            continue
+        at = trace_nanos(event["timestamp"])
+        if event["scope_category"] == "start":
+            starts[event["uuid"]] = at
+        else:
+            micros = whole_micros(at - starts.pop(event["uuid"]))
+            durations.setdefault(event["name"], []).append(micros)
+    assert not starts, "every tool call in the sample ends"
+    return durations
+
+
+def test_tool_percentiles_of_the_sample_are_its_own_to_the_microsecond(
+    sql_sample: list[str],
+) -> None:
+    """The sample's tools take 2-9 ms: in whole ms, write_report's 2.425 ms median read 2."""
+    durations = tool_micros_from_the_trace(SAMPLE_TRACE)
+    rows = invoke_json("analytics", "tools", *sql_sample, "--format", "json")
+    assert {row["tool"]: row["calls"] for row in rows} == {
+        tool: len(values) for tool, values in durations.items()
+    }
+    fields = {"p50_duration_ms": 0.5, "p95_duration_ms": 0.95, "p99_duration_ms": 0.99}
+    for row in rows:
+        values = durations[row["tool"]]
+        for field, fraction in fields.items():
+            expected = millis(percentile_cont(values, fraction))
+            assert row[field] == pytest.approx(expected, abs=TO_THE_NANOSECOND), row["tool"]
+    assert any(row["p50_duration_ms"] % 1 for row in rows)  # medians between whole ms
+
+    as_csv = list(csv.DictReader(io.StringIO(invoke_csv("tools", sql_sample))))
+    assert [float(row["p50_duration_ms"]) for row in as_csv] == [
+        row["p50_duration_ms"] for row in rows
+    ]  # CSV keeps every digit JSON has
+    table = invoke("analytics", "tools", *sql_sample).stdout
+    for row in rows:
+        assert cell(row["p50_duration_ms"]) in table  # e.g. 5.873: to the microsecond
+        assert len(cell(row["p50_duration_ms"]).split(".")[1]) == 3
 
 
 def test_runs_by_the_hour_and_the_slowest_few(sql_sample: list[str]) -> None:

@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
+from sqlalchemy import BigInteger, Insert, column, table
+
 from adaptive.acg import PromptIR, StabilityAnalysisResult
 from adaptive.config import AdaptiveConfig
 from adaptive.drain import RunAccumulator
@@ -20,6 +22,7 @@ from adaptive.records import RunRecord
 from adaptive.runtime import AdaptiveRuntime
 from adaptive.storage.export import export_state
 from adaptive.storage.protocol import StateChanges, StorageBackend, UnitOfWork
+from adaptive.storage.sql.models import Base
 from adaptive.trie import AccumulatorState, TrieEnvelope
 from tests.factories import SAMPLE_TRACE
 
@@ -224,3 +227,36 @@ async def learned_from(events: Sequence[Event], backend: StorageBackend) -> dict
 
 def sample_events() -> list[Event]:
     return list(read_events(SAMPLE_TRACE, ReadReport()))
+
+
+def truncated(delta: int, unit: int) -> int:
+    """``delta / unit`` rounded toward zero, as storage rounds durations (written out here)."""
+    quotient = abs(delta) // unit
+    return quotient if delta >= 0 else -quotient
+
+
+def with_millisecond_durations(row: dict[str, Any]) -> dict[str, Any]:
+    """A ``runs`` or ``calls`` row as revisions 0001 and 0002 stored it: ``duration_ms``.
+
+    Whole milliseconds from the nanosecond timestamps, truncated toward zero,
+    in place of the ``duration_us`` that the write path now gives.
+    """
+    legacy = {name: value for name, value in row.items() if name != "duration_us"}
+    ended = row["ended_at_ns"]
+    legacy["duration_ms"] = (
+        None if ended is None else truncated(ended - row["started_at_ns"], 10**6)
+    )
+    return legacy
+
+
+def insert_as_stored(table_name: str, rows: Sequence[dict[str, Any]]) -> Insert:
+    """``INSERT`` of rows whose columns may be an older revision's, typed like today's.
+
+    The model's tables would refuse a column they no longer have; this one
+    is made of exactly the rows' columns.
+    """
+    current = Base.metadata.tables[table_name].c
+    columns = [
+        column(name, current[name].type if name in current else BigInteger()) for name in rows[0]
+    ]
+    return table(table_name, *columns).insert()

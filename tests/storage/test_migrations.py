@@ -11,15 +11,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
-from sqlalchemy.engine import Connection
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection, make_url
 
+from adaptive.analytics.queries import Analytics, Window
 from adaptive.errors import StorageError
-from adaptive.records import CallKind
+from adaptive.records import CallKind, CallRecord, RunRecord
 from adaptive.storage.export import export_state
 from adaptive.storage.protocol import StateChanges, UnitOfWork
 from adaptive.storage.sql import SqlBackend, revision
@@ -31,11 +33,14 @@ from adaptive.storage.sql.migrate import (
     head_revision,
     history,
     migrations_dir,
+    rewritten_tables,
     upgrade,
 )
-from adaptive.storage.sql.models import Base
+from adaptive.storage.sql.models import Base, text_digest
 from adaptive.storage.sql.revision import HEAD_REVISION, SCHEMA_REVISIONS, database_revision
-from tests.factories import call, run_with
+from adaptive.storage.sql.rows import call_rows, run_row
+from tests.factories import T0, call, run_with
+from tests.storage.support import insert_as_stored, truncated, with_millisecond_durations
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = {
@@ -300,3 +305,162 @@ async def test_a_new_sqlite_file_gets_the_schema_the_revisions_build(tmp_path: P
     assert sqlite_schema(created) == sqlite_schema(migrated)
     assert await current(f"sqlite:///{created}") == HEAD_REVISION
     assert await drift(f"sqlite:///{created}") == []
+
+
+# -- 0003: durations in microseconds -------------------------------------------------
+
+START = T0 + 123_456_789
+"""Run start, off every microsecond boundary, so that truncation shows."""
+DURATION_CASES = {
+    "search": 6_742_999,  # 6742 µs (not 6743), 6 ms
+    "search ": 6_100_001,  # 6100 µs
+    "fetch": -1_500,  # ended before it started (clock skew): -1 µs, 0 ms, toward zero
+    "fetch ": -2_500_000,  # -2500 µs, -2 ms
+    "chat": 912_345_678,  # 912345 µs, 912 ms
+}
+"""Call durations in nanoseconds by name (trailing space: a second call of the tool)."""
+
+
+def odd_durations_run() -> RunRecord:
+    calls = [
+        CallRecord(
+            kind=CallKind.LLM if name == "chat" else CallKind.TOOL,
+            name=name.strip(),
+            started_at=START + 1_000 * position + 7,
+            ended_at=START + 1_000 * position + 7 + duration,
+        )
+        for position, (name, duration) in enumerate(DURATION_CASES.items())
+    ]
+    calls.append(CallRecord(kind=CallKind.TOOL, name="rank", started_at=START + 9_999))
+    return RunRecord(
+        id=uuid4(), agent_id="a", calls=calls, started_at=START, ended_at=START + 1_234_567_891
+    )
+
+
+async def rows_of(url: str, table: str, order: str) -> list[dict[str, Any]]:
+    async with connected(url) as connection:
+        result = await connection.execute(text(f"SELECT * FROM {table} ORDER BY {order}"))
+        return [dict(row) for row in result.mappings()]
+
+
+async def store_as_0002(url: str, runs: list[RunRecord]) -> None:
+    """``runs`` written as the write path of revision 0002 wrote them (``duration_ms``)."""
+    digest = text_digest("a")
+    run_rows = [
+        with_millisecond_durations({**run_row(run, digest), "seq": seq})
+        for seq, run in enumerate(runs, 1)
+    ]
+    rows_of_calls = [
+        with_millisecond_durations(row) for run in runs for row in call_rows(run, digest)
+    ]
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(insert_as_stored("runs", run_rows), run_rows)
+            await connection.execute(insert_as_stored("calls", rows_of_calls), rows_of_calls)
+    finally:
+        await engine.dispose()
+
+
+async def schema_of(url: str) -> Any:
+    """Columns, indexes and views, as the database itself describes them."""
+    if url.startswith("sqlite"):
+        return sqlite_schema(Path(make_url(url).database or ""))
+    queries = {
+        "columns": "SELECT table_name, ordinal_position, column_name, data_type, is_nullable "
+        "FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2",
+        "indexes": "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+        "ORDER BY 1",
+        "views": "SELECT viewname, definition FROM pg_views WHERE schemaname = 'public' ORDER BY 1",
+    }
+    async with connected(url) as connection:
+        return {
+            name: [tuple(row) for row in await connection.execute(text(query))]
+            for name, query in queries.items()
+        }
+
+
+async def test_0003_converts_stored_durations_to_microseconds_and_back(empty_url: str) -> None:
+    await upgrade(empty_url, "0002")
+    schema_at_0002 = await schema_of(empty_url)
+    finished, still_open = odd_durations_run(), run_with([], end_ms=None)
+    await store_as_0002(empty_url, [finished, still_open])
+    runs_at_0002 = await rows_of(empty_url, "runs", "seq")
+    calls_at_0002 = await rows_of(empty_url, "calls", "run_id, position")
+    assert [row["duration_ms"] for row in runs_at_0002] == [1234, None]
+
+    await upgrade(empty_url)
+    runs_at_head = await rows_of(empty_url, "runs", "seq")
+    calls_at_head = await rows_of(empty_url, "calls", "run_id, position")
+    # 1,234,567,891 ns: 1,234,567 µs. Calls: toward zero, whatever the sign.
+    assert [row["duration_us"] for row in runs_at_head] == [1_234_567, None]
+    by_position = {row["position"]: row["duration_us"] for row in calls_at_head}
+    assert by_position == {0: 6742, 1: 6100, 2: -1, 3: -2500, 4: 912_345, 5: None}
+    for row in [*runs_at_head, *calls_at_head]:
+        ended = row["ended_at_ns"]
+        expected = None if ended is None else truncated(ended - row["started_at_ns"], 1_000)
+        assert row["duration_us"] == expected
+    # exactly what the write path stores for the same records now
+    written = [run_row(finished, text_digest("a")), run_row(still_open, text_digest("a"))]
+    assert [row["duration_us"] for row in runs_at_head] == [row["duration_us"] for row in written]
+    assert list(by_position.values()) == [
+        row["duration_us"] for row in call_rows(finished, text_digest("a"))
+    ]
+    assert await drift(empty_url) == []
+
+    await downgrade(empty_url, "0002")
+    assert await rows_of(empty_url, "runs", "seq") == runs_at_0002
+    assert await rows_of(empty_url, "calls", "run_id, position") == calls_at_0002
+    assert await schema_of(empty_url) == schema_at_0002
+
+    await upgrade(empty_url)
+    assert await rows_of(empty_url, "calls", "run_id, position") == calls_at_head
+    assert await drift(empty_url) == []
+
+
+def test_0003_names_the_tables_it_rewrites_to_vacuum_after_it() -> None:
+    assert rewritten_tables("0002", "0003") == ["calls", "runs"]
+    assert rewritten_tables("0003", "0002") == ["calls", "runs"]  # the downgrade rewrites too
+    assert rewritten_tables(None, "0003") == ["calls", "runs"]
+    assert rewritten_tables(None, "0002") == rewritten_tables("0003", "0003") == []
+
+
+async def vacuumed(url: str) -> dict[str, tuple[bool, bool]]:
+    """Per table: whether it was ever vacuumed, and analysed, by hand (not autovacuum)."""
+    query = text(
+        "SELECT relname, last_vacuum IS NOT NULL, last_analyze IS NOT NULL "
+        "FROM pg_stat_user_tables WHERE relname IN ('runs', 'calls')"
+    )
+    async with connected(url) as connection:
+        return {
+            name: (vacuum, analyze) for name, vacuum, analyze in await connection.execute(query)
+        }
+
+
+async def test_0003_views_report_milliseconds_with_decimals(empty_postgres_url: str) -> None:
+    await upgrade(empty_postgres_url, "0002")
+    await store_as_0002(empty_postgres_url, [odd_durations_run()])
+    assert await vacuumed(empty_postgres_url) == {"runs": (False, False), "calls": (False, False)}
+    await upgrade(empty_postgres_url)
+    # rewritten, so vacuumed and analysed once committed: index-only scans work again
+    assert await vacuumed(empty_postgres_url) == {"runs": (True, True), "calls": (True, True)}
+    query = text("SELECT tool, p50_duration_ms, p99_duration_ms FROM analytics_tools ORDER BY tool")
+    async with connected(empty_postgres_url) as connection:
+        tools = [tuple(row) for row in await connection.execute(query)]
+        (run_p50,) = (
+            await connection.execute(text("SELECT p50_duration_ms FROM analytics_runs_daily"))
+        ).one()
+        (llm_p50,) = (
+            await connection.execute(text("SELECT p50_latency_ms FROM analytics_models"))
+        ).one()
+    # fetch [-2500, -1] µs; search [6100, 6742] µs; rank unfinished.
+    assert tools == [
+        ("fetch", -1250.5 / 1000, (-2500 + 0.99 * 2499) / 1000),
+        ("rank", None, None),
+        ("search", 6.421, (6100 + 0.99 * 642) / 1000),
+    ]
+    assert (run_p50, llm_p50) == (1234.567, 912.345)
+    # the very doubles the Python queries return for the same (single) day
+    async with Analytics.open(empty_postgres_url) as analytics:
+        rows = await analytics.tools(Window())
+    assert sorted((row.tool, row.p50_duration_ms, row.p99_duration_ms) for row in rows) == tools

@@ -76,15 +76,15 @@ async def test_run_columns_hold_what_analytics_needs(backend: SqlBackend) -> Non
         statuses = (await connection.execute(select(runs.c.status).order_by(runs.c.seq))).scalars()
         assert list(statuses) == ["completed", "open"]
         call_rows = (
-            await connection.execute(text("SELECT name, kind, duration_ms, model_name FROM calls"))
+            await connection.execute(text("SELECT name, kind, duration_us, model_name FROM calls"))
         ).all()
     assert (row.call_count, row.llm_call_count, row.tool_call_count) == (3, 1, 2)
-    assert row.duration_ms == 636  # 12.000000001 - 11.363838517 s, truncated
+    assert row.duration_us == 636_161  # 12.000000001 - 11.363838517 s in µs, truncated
     assert row.started_at_ns == detailed.started_at
     assert row.started_at.microsecond == 363838
     assert sorted(map(tuple, call_rows)) == [
         ("fetch", "tool", 0, None),
-        ("openai", "llm", 500, "gpt-x"),
+        ("openai", "llm", 500_000, "gpt-x"),  # 11.900000100 - 11.4 s
         ("search", "tool", None, None),
     ]
 

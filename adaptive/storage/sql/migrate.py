@@ -25,12 +25,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
 from adaptive.errors import StorageError
-from adaptive.storage.sql.dialect import WRITE_OPTION
+from adaptive.storage.sql.dialect import POSTGRESQL, WRITE_OPTION
 from adaptive.storage.sql.engine import create_engine, engine_dialect
 from adaptive.storage.sql.errors import translated_errors
 from adaptive.storage.sql.urls import display_url
@@ -40,6 +41,9 @@ MIGRATIONS_ENV: Final = "ADAPTIVE_MIGRATIONS_DIR"
 
 PACKAGED_MIGRATIONS: Final = "adaptive_migrations"
 """The top-level package name ``migrations/`` is installed under from a wheel."""
+
+REWRITES_ATTRIBUTE: Final = "REWRITES"
+"""A revision module's tuple of the tables it rewrites whole, up or down (0003: runs, calls)."""
 
 T = TypeVar("T")
 
@@ -146,15 +150,50 @@ async def _migrate(engine: AsyncEngine, run: Callable[[Config], None]) -> None:
     Alembic keeps the running migration's context in module globals, so two
     commands interleaved on one event loop would run in each other's
     context; they take turns here (other processes wait on the database lock).
+    Tables that the revisions run rewrote are vacuumed once they are committed.
     """
-    async with (
-        _in_process_lock(),
-        engine.connect() as connection,
-        engine_dialect(engine).migrating(connection),
-    ):
-        writer = await connection.execution_options(**{WRITE_OPTION: True})
-        async with writer.begin():
-            await writer.run_sync(lambda sync: run(alembic_config(sync)))
+    dialect = engine_dialect(engine)
+
+    def locked(sync: Connection) -> tuple[str | None, str | None]:
+        dialect.lock_for_migrations(sync)  # before reading where we start; env.py takes it again
+        before = MigrationContext.configure(sync).get_current_revision()
+        run(alembic_config(sync))
+        return before, MigrationContext.configure(sync).get_current_revision()
+
+    async with _in_process_lock():
+        async with engine.connect() as connection, dialect.migrating(connection):
+            writer = await connection.execution_options(**{WRITE_OPTION: True})
+            async with writer.begin():
+                before, after = await writer.run_sync(locked)
+        await _vacuum(engine, rewritten_tables(before, after))
+
+
+def rewritten_tables(before: str | None, after: str | None) -> list[str]:
+    """The tables the revisions between ``before`` and ``after`` (either way) rewrote."""
+    scripts = list(reversed(list(script_directory().walk_revisions())))  # oldest first
+    order = [None, *(script.revision for script in scripts)]
+    low, high = sorted((order.index(before), order.index(after)))
+    tables = (getattr(script.module, REWRITES_ATTRIBUTE, ()) for script in scripts[low:high])
+    return sorted({table for rewritten in tables for table in rewritten})
+
+
+async def _vacuum(engine: AsyncEngine, tables: list[str]) -> None:
+    """PostgreSQL: ``VACUUM (ANALYZE)`` tables a revision rewrote.
+
+    A rewritten table has no visibility map and no statistics, and its rewrite
+    leaves no dead rows for autovacuum to notice, so the analytics' index-only
+    scans would read the table for every entry (ten times slower, measured)
+    until enough new rows arrived. ``VACUUM`` cannot run inside the migration's
+    transaction, hence here, after it committed.
+    """
+    if engine.dialect.name != POSTGRESQL or not tables:
+        return
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        for table in tables:
+            exists = await autocommit.scalar(text("SELECT to_regclass(:t)"), {"t": table})
+            if exists is not None:  # not when a downgrade went on to drop it
+                await autocommit.execute(text(f"VACUUM (ANALYZE) {table}"))
 
 
 _LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (

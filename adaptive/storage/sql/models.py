@@ -123,7 +123,9 @@ class Run(Base):
     started_at_ns: Mapped[int] = mapped_column(BigInteger)
     ended_at: Mapped[datetime | None]
     ended_at_ns: Mapped[int | None] = mapped_column(BigInteger)
-    duration_ms: Mapped[int | None] = mapped_column(BigInteger)
+    duration_us: Mapped[int | None] = mapped_column(BigInteger)
+    """``ended_at_ns - started_at_ns`` in whole microseconds, truncated toward zero
+    (``whole_micros_between``); ``NULL`` while the run is open. Revision 0003."""
     call_count: Mapped[int] = mapped_column(Integer)
     llm_call_count: Mapped[int] = mapped_column(Integer)
     tool_call_count: Mapped[int] = mapped_column(Integer)
@@ -146,17 +148,17 @@ class Run(Base):
             postgresql_include=[
                 "agent_key",
                 "started_at_ns",
-                "duration_ms",
+                "duration_us",
                 "call_count",
                 "end_status",
             ],
         ),
         Index(
             "ix_runs_analytics_by_duration",
-            "duration_ms",
+            "duration_us",
             postgresql_include=["started_at", "agent_key"],
-            postgresql_where=text("duration_ms IS NOT NULL"),
-            sqlite_where=text("duration_ms IS NOT NULL"),
+            postgresql_where=text("duration_us IS NOT NULL"),
+            sqlite_where=text("duration_us IS NOT NULL"),
         ),
     )
 
@@ -179,7 +181,8 @@ class Call(Base):
     started_at_ns: Mapped[int] = mapped_column(BigInteger)
     ended_at: Mapped[datetime | None]
     ended_at_ns: Mapped[int | None] = mapped_column(BigInteger)
-    duration_ms: Mapped[int | None] = mapped_column(BigInteger)
+    duration_us: Mapped[int | None] = mapped_column(BigInteger)
+    """As ``runs.duration_us``: whole microseconds, ``NULL`` while unfinished."""
     model_name: Mapped[str | None]
     model_digest: Mapped[bytes | None]
     prompt_tokens: Mapped[int | None] = mapped_column(BigInteger)
@@ -211,7 +214,7 @@ class Call(Base):
             "ix_calls_analytics_tools",
             "name_key",
             "started_at",
-            postgresql_include=["agent_key", "duration_ms", "fanout_width", "status"],
+            postgresql_include=["agent_key", "duration_us", "fanout_width", "status"],
             postgresql_where=text("kind = 'tool'"),
             sqlite_where=text("kind = 'tool'"),
         ),
@@ -221,7 +224,7 @@ class Call(Base):
             "started_at",
             postgresql_include=[
                 "agent_key",
-                "duration_ms",
+                "duration_us",
                 "status",
                 "prompt_tokens",
                 "output_tokens",

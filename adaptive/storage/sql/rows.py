@@ -5,8 +5,9 @@ fields that were omitted stay omitted (they are SQL ``NULL``), timestamps
 keep their nanoseconds (the ``*_ns`` columns; the timestamp columns are for
 SQL), and fields a newer NeMo Relay added live in the ``extra`` column.
 
-Some columns are derived for analytics only and never read back: durations,
-call counts, and each tool call's parallel cohort (``cohort_columns``).
+Some columns are derived for analytics only and never read back: durations
+(whole microseconds, from the nanosecond timestamps), call counts, and each
+tool call's parallel cohort (``cohort_columns``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy import Row
 from adaptive.learners.tool_parallelism import cohort_observations
 from adaptive.records import CallKind, CallRecord, RunRecord
 from adaptive.storage.sql.models import COHORT_SEPARATOR, digest_key, text_digest, text_key
-from adaptive.timestamps import to_datetime, whole_millis_between
+from adaptive.timestamps import to_datetime, whole_micros_between
 
 JsonObject = dict[str, Any]
 
@@ -45,7 +46,7 @@ def run_row(run: RunRecord, agent_digest: bytes) -> JsonObject:
         "started_at_ns": run.started_at,
         "ended_at": None if ended_at is None else to_datetime(ended_at),
         "ended_at_ns": ended_at,
-        "duration_ms": None if ended_at is None else whole_millis_between(run.started_at, ended_at),
+        "duration_us": None if ended_at is None else whole_micros_between(run.started_at, ended_at),
         "call_count": len(calls),
         "llm_call_count": llm_calls,
         "tool_call_count": len(calls) - llm_calls,
@@ -117,9 +118,9 @@ def _call_row(
         "started_at_ns": call.started_at,
         "ended_at": None if ended_at is None else to_datetime(ended_at),
         "ended_at_ns": ended_at,
-        "duration_ms": None
+        "duration_us": None
         if ended_at is None
-        else whole_millis_between(call.started_at, ended_at),
+        else whole_micros_between(call.started_at, ended_at),
         "model_name": model_name,
         "model_digest": model_digest,
         "prompt_tokens": call.prompt_tokens,
