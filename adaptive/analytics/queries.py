@@ -451,6 +451,7 @@ class Analytics:
         top = (
             select(
                 runs.c.id,
+                runs.c.agent_digest,
                 runs.c.agent_id,
                 runs.c.started_at_ns,
                 runs.c.duration_us,
@@ -469,13 +470,13 @@ class Analytics:
         query = (
             select(
                 top,
-                *(column for column in breakdown.c if column.key != "run_id"),
+                *(column for column in breakdown.c if column.key not in RUN_IDENTITY),
                 longest.c.slowest_call,
                 longest.c.slowest_call_us,
             )
             .select_from(
-                top.outerjoin(breakdown, breakdown.c.run_id == top.c.id).outerjoin(
-                    longest, longest.c.run_id == top.c.id
+                top.outerjoin(breakdown, _same_run(breakdown, top)).outerjoin(
+                    longest, _same_run(longest, top)
                 )
             )
             .order_by(top.c.duration_us.desc(), top.c.id)
@@ -826,12 +827,28 @@ def _interpolated_percentile(c: _Columns, fraction: float) -> ColumnElement[Any]
     return type_coerce(low + proportion * (func.coalesce(high, low) - low), Float)
 
 
+RUN_IDENTITY: Final = ("agent_digest", "run_id")
+"""A run is one (agent, run id): the same id may be stored for two agents."""
+
+
+def _same_run(per_run: Any, top: Any) -> ColumnElement[bool]:
+    return and_(per_run.c.agent_digest == top.c.agent_digest, per_run.c.run_id == top.c.id)
+
+
+def _calls_of(top: Any) -> Any:
+    """``calls`` joined to the runs of ``top`` (by agent and run id)."""
+    return calls.join(
+        top, and_(calls.c.agent_digest == top.c.agent_digest, calls.c.run_id == top.c.id)
+    )
+
+
 def _call_breakdown(top: Any) -> Any:
     """Per run of ``top``: its calls' failures, parallelism, time and tokens by kind."""
     is_llm = _of_kind(CallKind.LLM)
     is_tool = _of_kind(CallKind.TOOL)
     return (
         select(
+            calls.c.agent_digest,
             calls.c.run_id,
             func.count().filter(calls.c.status == STATUS_ERROR).label("failed_calls"),
             func.count(calls.c.fanout_width).label("parallel_tool_calls"),
@@ -839,8 +856,8 @@ def _call_breakdown(top: Any) -> Any:
             _sum(case((is_tool, calls.c.duration_us))).label("tool_us"),
             _sum(calls.c.total_tokens).label("total_tokens"),
         )
-        .where(calls.c.run_id.in_(select(top.c.id)))
-        .group_by(calls.c.run_id)
+        .select_from(_calls_of(top))
+        .group_by(calls.c.agent_digest, calls.c.run_id)
         .subquery("breakdown")
     )
 
@@ -850,21 +867,23 @@ def _longest_call(top: Any) -> Any:
     duration = calls.c.duration_us
     ranked = (
         select(
+            calls.c.agent_digest,
             calls.c.run_id,
             calls.c.name,
             duration,
             func.row_number()
             .over(
-                partition_by=calls.c.run_id,
+                partition_by=[calls.c.agent_digest, calls.c.run_id],
                 order_by=[duration.is_(None), duration.desc(), calls.c.position],
             )
             .label("call_rank"),
         )
-        .where(calls.c.run_id.in_(select(top.c.id)))
+        .select_from(_calls_of(top))
         .subquery("ranked_calls")
     )
     return (
         select(
+            ranked.c.agent_digest,
             ranked.c.run_id,
             ranked.c.name.label("slowest_call"),
             ranked.c.duration_us.label("slowest_call_us"),

@@ -89,7 +89,7 @@ class _MemoryUnitOfWork:
 
     def __init__(self, backend: MemoryBackend) -> None:
         self._backend = backend
-        self._new_runs: dict[UUID, RunRecord] = {}
+        self._new_runs: dict[tuple[str, UUID], RunRecord] = {}
         self._changes = StateChanges()
 
     async def load_plan(self, agent_id: str) -> ExecutionPlan | None:
@@ -110,9 +110,10 @@ class _MemoryUnitOfWork:
     async def add_runs(self, runs: Sequence[RunRecord]) -> list[RunRecord]:
         fresh: list[RunRecord] = []
         for run in runs:
-            if run.id in self._new_runs or run.id in self._backend.runs.get(run.agent_id, {}):
+            identity = (run.agent_id, run.id)
+            if identity in self._new_runs or run.id in self._backend.runs.get(run.agent_id, {}):
                 continue
-            self._new_runs[run.id] = run
+            self._new_runs[identity] = run
             fresh.append(run)
         return fresh
 

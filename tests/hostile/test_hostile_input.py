@@ -349,3 +349,20 @@ def test_a_full_disk_ends_the_ingest_with_what_was_stored(tmp_path: Path) -> Non
     (line,) = result.error_lines
     assert line.startswith(f"error: {stored} of ") and "database or disk is full" in line
     assert len(result.stderr.splitlines()) <= MAX_STDERR_LINES
+
+
+def test_the_same_trace_under_another_agent_is_stored_again_on_every_backend(
+    backends: dict[str, str], tmp_path: Path
+) -> None:
+    """A run is one run per agent (NeMo Relay's runs:{agent}:{id}), on every backend."""
+    for agent, stored, already in (("planner", 40, 0), ("other", 40, 0), ("other", 0, 40)):
+        results = ingest_everywhere(traces.SAMPLE_TRACE, backends, tmp_path, "--agent-id", agent)
+        for result in results.values():
+            assert result.code == 0, result.stderr
+            assert result.count("runs stored") == stored
+            assert result.count("runs already stored") == already
+    assert_same_everywhere(results)
+    for url in backends.values():
+        exported = adaptive("state", "export", "--backend", url, tmp_path=tmp_path)
+        export = json.loads(exported.stdout)
+        assert len(export["runs_index:planner"]) == len(export["runs_index:other"]) == 40

@@ -40,7 +40,7 @@ from adaptive.storage.sql.models import Base, text_digest
 from adaptive.storage.sql.revision import HEAD_REVISION, SCHEMA_REVISIONS, database_revision
 from adaptive.storage.sql.rows import call_rows, run_row
 from tests.factories import T0, call, run_with
-from tests.storage.support import insert_as_stored, truncated, with_millisecond_durations
+from tests.storage.support import add, insert_as_stored, truncated, with_millisecond_durations
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = {
@@ -464,3 +464,56 @@ async def test_0003_views_report_milliseconds_with_decimals(empty_postgres_url: 
     async with Analytics.open(empty_postgres_url) as analytics:
         rows = await analytics.tools(Window())
     assert sorted((row.tool, row.p50_duration_ms, row.p99_duration_ms) for row in rows) == tools
+
+
+async def constraints_of(url: str) -> Any:
+    """Primary and foreign keys of ``runs`` and ``calls`` (SQLite: in ``sqlite_schema``)."""
+    if url.startswith("sqlite"):
+        return sqlite_schema(Path(make_url(url).database or ""))
+    query = (
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid IN ('runs'::regclass, 'calls'::regclass) ORDER BY 1, 2"
+    )
+    async with connected(url) as connection:
+        return [tuple(row) for row in await connection.execute(text(query))]
+
+
+async def test_0004_identifies_runs_by_agent_and_id_and_back(empty_url: str) -> None:
+    await upgrade(empty_url, "0003")
+    before = (await schema_of(empty_url), await constraints_of(empty_url))
+    runs_written = [run_with([call(CallKind.TOOL, "search", 0, 5)]), run_with([], end_ms=None)]
+    digest = text_digest("a")
+    run_rows = [run_row(run, digest) for run in runs_written]
+    if empty_url.startswith("sqlite"):  # PostgreSQL numbers runs itself (an identity column)
+        run_rows = [{**row, "seq": seq} for seq, row in enumerate(run_rows, 1)]
+    rows_of_calls = [row for run in runs_written for row in call_rows(run, digest)]
+    async with connected(empty_url) as connection:
+        await connection.execute(insert_as_stored("runs", run_rows), run_rows)
+        await connection.execute(insert_as_stored("calls", rows_of_calls), rows_of_calls)
+        await connection.commit()
+    stored_runs = await rows_of(empty_url, "runs", "seq")
+    stored_calls = await rows_of(empty_url, "calls", "run_id, position")
+
+    await upgrade(empty_url)
+    assert await rows_of(empty_url, "runs", "seq") == stored_runs
+    assert await rows_of(empty_url, "calls", "run_id, position") == stored_calls
+    assert await drift(empty_url) == []
+    backend = SqlBackend(empty_url)
+    await backend.open()
+    try:
+        copy = runs_written[0].model_copy(update={"agent_id": "b"}, deep=True)
+        assert await add(backend, [copy]) == [copy]
+    finally:
+        await backend.close()
+
+    with pytest.raises(StorageError, match="1 run id\\(s\\) are stored for more than one agent"):
+        await downgrade(empty_url, "0003")
+    async with connected(empty_url) as connection:
+        await connection.execute(text("DELETE FROM runs WHERE agent_id = 'b'"))
+        await connection.commit()
+    await downgrade(empty_url, "0003")
+    assert (await schema_of(empty_url), await constraints_of(empty_url)) == before
+    assert await rows_of(empty_url, "runs", "seq") == stored_runs
+    assert await rows_of(empty_url, "calls", "run_id, position") == stored_calls
+    await upgrade(empty_url)
+    assert await drift(empty_url) == []

@@ -87,6 +87,26 @@ async def test_add_runs_returns_only_new_runs_in_input_order(backend: StorageBac
     assert await backend.load_runs("b", [old.id]) == []  # another agent's run
 
 
+async def test_a_run_is_one_run_per_agent(backend: StorageBackend) -> None:
+    """The same run id stored for two agents is two runs (NeMo Relay's runs:{agent}:{id})."""
+    first = run_with([call(CallKind.TOOL, "search", 0, 5)])
+    again = first.model_copy(update={"agent_id": "b"}, deep=True)
+    assert await add(backend, [first]) == [first]
+    assert await add(backend, [again, first]) == [again]  # new for b, already stored for a
+    assert await add(backend, [again]) == []
+    for agent in ("a", "b"):
+        assert await backend.list_run_ids(agent) == [first.id]
+        (stored,) = await backend.load_runs(agent, [first.id])
+        assert stored.agent_id == agent and [c.name for c in stored.calls] == ["search"]
+
+
+async def test_a_unit_adds_the_same_run_id_for_two_agents(backend: StorageBackend) -> None:
+    first = run_with([call(CallKind.TOOL, "search", 0, 5)])
+    again = first.model_copy(update={"agent_id": "b"}, deep=True)
+    assert await add(backend, [first, again]) == [first, again]
+    assert await backend.list_run_ids("b") == [first.id]
+
+
 async def test_unit_of_work_is_atomic(backend: StorageBackend) -> None:
     class LearnerExploded(RuntimeError):
         pass

@@ -157,7 +157,10 @@ async def _migrate(engine: AsyncEngine, run: Callable[[Config], None]) -> None:
     def locked(sync: Connection) -> tuple[str | None, str | None]:
         dialect.lock_for_migrations(sync)  # before reading where we start; env.py takes it again
         before = MigrationContext.configure(sync).get_current_revision()
-        run(alembic_config(sync))
+        try:
+            run(alembic_config(sync))
+        except RuntimeError as refusal:  # a revision that refuses to run says why, in one line
+            raise StorageError(f"migration refused: {refusal}") from refusal
         return before, MigrationContext.configure(sync).get_current_revision()
 
     async with _in_process_lock():

@@ -37,12 +37,13 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
-    ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     Table,
     Uuid,
     text,
@@ -111,11 +112,12 @@ class Agent(Base):
 
 
 class Run(Base):
-    """One ``RunRecord``; ``seq`` is the agent's storage order (NeMo Relay's runs_index)."""
+    """One ``RunRecord``, identified by (agent, run id) as NeMo Relay's ``runs:{agent}:{id}``;
+    ``seq`` is the agent's storage order (NeMo Relay's runs_index)."""
 
     __tablename__ = "runs"
 
-    id: Mapped[UUID] = mapped_column(primary_key=True)
+    id: Mapped[UUID]
     seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
     agent_digest: Mapped[bytes]
     agent_id: Mapped[str]
@@ -139,6 +141,7 @@ class Run(Base):
     """``text_key(agent_id)``, for analytics (written by every writer, filled in by 0002)."""
 
     __table_args__ = (
+        PrimaryKeyConstraint("agent_digest", "id"),
         Index(None, "agent_digest", "started_at"),
         Index(None, "agent_digest", "seq"),
         CheckConstraint("status IN ('open', 'completed')", name="status"),
@@ -168,10 +171,8 @@ class Call(Base):
 
     __tablename__ = "calls"
 
-    run_id: Mapped[UUID] = mapped_column(
-        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
-    )
-    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[UUID]
+    position: Mapped[int] = mapped_column(Integer)
     agent_digest: Mapped[bytes]
     agent_id: Mapped[str]
     kind: Mapped[str]
@@ -210,6 +211,10 @@ class Call(Base):
     """``text_key`` of ``agent_id``, ``name``, ``model_name`` and ``cohort_tools``."""
 
     __table_args__ = (
+        PrimaryKeyConstraint("agent_digest", "run_id", "position"),
+        ForeignKeyConstraint(
+            ["agent_digest", "run_id"], ["runs.agent_digest", "runs.id"], ondelete="CASCADE"
+        ),
         Index(
             "ix_calls_analytics_tools",
             "name_key",

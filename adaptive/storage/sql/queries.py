@@ -239,7 +239,10 @@ async def _fetch_run_page(
     call_rows = (
         await connection.execute(
             select(calls)
-            .where(calls.c.run_id.in_([row.id for row in run_rows]))
+            .where(
+                calls.c.agent_digest == text_digest(agent_id),
+                calls.c.run_id.in_([row.id for row in run_rows]),
+            )
             .order_by(calls.c.run_id, calls.c.position)
         )
     ).all()

@@ -19,7 +19,7 @@ from adaptive.storage.sql.dialect import SQLITE, WRITE_OPTION
 from adaptive.storage.sql.errors import SchemaOutdatedError, SchemaTooNewError
 from adaptive.storage.sql.urls import display_url
 
-SCHEMA_REVISIONS: Final = ("0001", "0002", "0003")
+SCHEMA_REVISIONS: Final = ("0001", "0002", "0003", "0004")
 """Every revision in ``migrations/versions``, oldest first."""
 HEAD_REVISION: Final = SCHEMA_REVISIONS[-1]
 VERSION_TABLE: Final = "alembic_version"

@@ -82,7 +82,9 @@ def _statements(dialect: SqlDialect) -> _Statements:
     state, stability, windows = learner_state.c, acg_stability.c, acg_windows.c
     return _Statements(
         register_agents=dialect.insert_ignoring_duplicates(agents, ["agent_digest"]),
-        insert_runs=dialect.insert_ignoring_duplicates(runs, ["id"]).returning(runs.c.id),
+        insert_runs=dialect.insert_ignoring_duplicates(runs, ["agent_digest", "id"]).returning(
+            runs.c.agent_digest, runs.c.id
+        ),
         upsert_learner_state=dialect.upsert(
             learner_state, ["agent_digest", "kind"], ["payload", "updated_at"]
         ).returning(state.agent_id, state.kind, state.version, state.updated_at),
@@ -150,6 +152,14 @@ def window_overlap(stored: Sequence[UUID], new: Sequence[UUID]) -> int:
     return 0
 
 
+RunIdentity = tuple[bytes, UUID]
+"""What makes a run one run: its agent (by digest) and its id, as NeMo Relay's keys do."""
+
+
+def _identity(run: RunRecord) -> RunIdentity:
+    return text_digest(run.agent_id), run.id
+
+
 def _short(text: str) -> str:
     """A user-supplied id cut to a loggable length."""
     return repr(text if len(text) <= 80 else text[:77] + "...")
@@ -168,7 +178,7 @@ class SqlUnitOfWork:
         self._written_states: list[tuple[tuple[str, str], StoredState]] = []
         self._written_observations: list[PromptIR] = []
         self._locked: set[str] = set()
-        self._added: set[UUID] = set()
+        self._added: set[RunIdentity] = set()
         self._changes = StateChanges()
         self._owners: dict[str, str] = {}
         self._read_versions: dict[tuple[str, str], int] = {}
@@ -185,12 +195,12 @@ class SqlUnitOfWork:
         with self._guard(f"storing {len(candidates)} run(s) (first {candidates[0].id})"):
             await self._lock(run.agent_id for run in candidates)
             await self._register_agents(candidates)
-            stored_ids = await self._insert_runs(candidates)
-            fresh = [run for run in candidates if run.id in stored_ids]
+            inserted = await self._insert_runs(candidates)
+            fresh = [run for run in candidates if _identity(run) in inserted]
             rows = [row for run in fresh for row in call_rows(run, text_digest(run.agent_id))]
             if rows:
                 await self._connection.execute(insert(calls), rows)
-        self._added.update(run.id for run in fresh)
+        self._added.update(_identity(run) for run in fresh)
         return fresh
 
     def _not_added_yet(self, runs_to_add: Sequence[RunRecord]) -> list[RunRecord]:
@@ -198,8 +208,9 @@ class SqlUnitOfWork:
         seen = set(self._added)
         candidates: list[RunRecord] = []
         for run in runs_to_add:
-            if run.id not in seen:
-                seen.add(run.id)
+            identity = _identity(run)
+            if identity not in seen:
+                seen.add(identity)
                 candidates.append(run)
         return candidates
 
@@ -212,15 +223,15 @@ class SqlUnitOfWork:
         }
         await self._connection.execute(self._statements.register_agents, list(rows.values()))
 
-    async def _insert_runs(self, new_runs: Sequence[RunRecord]) -> set[UUID]:
-        """Insert the runs not stored yet; return the ids that were inserted."""
+    async def _insert_runs(self, new_runs: Sequence[RunRecord]) -> set[RunIdentity]:
+        """Insert the runs not stored yet; return the (agent digest, id) of those inserted."""
         rows = [run_row(run, text_digest(run.agent_id)) for run in new_runs]
         if self._dialect.numbers_runs_itself:
             last = await self._connection.scalar(select(func.coalesce(func.max(runs.c.seq), 0)))
             for offset, row in enumerate(rows, start=1):
                 row["seq"] = int(last or 0) + offset
         inserted = await self._connection.execute(self._statements.insert_runs, rows)
-        return set(inserted.scalars())
+        return {(bytes(digest), run_id) for digest, run_id in inserted}
 
     # -- reads under lock ---------------------------------------------------
 
