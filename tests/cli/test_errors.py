@@ -69,3 +69,17 @@ def test_a_missing_config_file_is_named(name: str, tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.toml"
     result = invoke_failing(*command(name, tmp_path), "--config", str(missing))
     assert f"config file not found: {missing}" in result.stderr
+
+
+def test_asyncio_noise_of_a_restarting_server_is_silenced_by_the_command() -> None:
+    """asyncio logs one line per write to a dropped socket; the drain reports the outage once."""
+    import logging
+
+    from adaptive.cli.app import _DeadSocketNoise
+
+    noise = logging.LogRecord(
+        "asyncio", logging.WARNING, "", 0, "socket.send() raised exception.", (), None
+    )
+    other = logging.LogRecord("asyncio", logging.WARNING, "", 0, "Task was destroyed", (), None)
+    assert _DeadSocketNoise().filter(noise) is False
+    assert _DeadSocketNoise().filter(other) is True
