@@ -23,7 +23,7 @@ from tests.relay_agent import (
     run_agent,
 )
 
-HEADER = "x-nemo-flow-adaptive-agent-hints"
+HEADER = "x-nemo-relay-adaptive-agent-hints"
 TOOL_DELAY_S = 0.05
 
 
