@@ -838,7 +838,8 @@ def checked(report: ConfigReport, source: str | None = None) -> AdaptiveConfig:
     where = f" in {source}" if source else ""
     if report.config is None:
         listed = "; ".join(
-            f"{d.where}: {d.message}" if d.where else d.message for d in report.errors
+            d.message if not d.where or d.where in d.message else f"{d.where}: {d.message}"
+            for d in report.errors
         )
         raise ConfigError(f"invalid adaptive configuration{where}: {listed}")
     for warning in report.warnings:

@@ -306,7 +306,7 @@ def test_load_config_reports_every_error_on_one_line(tmp_path: Path) -> None:
     message = str(failed.value)
     assert "\n" not in message
     assert "acg.provider: acg provider 'gemini' is unsupported" in message
-    assert "acg.observation_window: acg.observation_window must be at least 1, got 0" in message
+    assert "; acg.observation_window must be at least 1, got 0" in message
 
 
 def test_a_broken_table_is_a_diagnostic_not_an_exception() -> None:

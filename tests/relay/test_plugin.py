@@ -7,6 +7,8 @@ stored through a backend of its own.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -252,3 +254,37 @@ namespace = "tests"
         savings: dict[str, Any] = cache.savings.snapshot()
     assert len(calls.requests) == 1  # the second call was served from the cache
     assert savings["total"]["hits"] == 1
+
+
+async def test_a_redis_response_cache_is_closed_on_the_agents_loop(
+    tmp_path: Path, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its client connected on the agent's loop, so that is where closing must close it."""
+    server, prefix = redis_url.split("?key_prefix=")
+    text = f"""\
+[[components]]
+kind = "adaptive_runtime"
+[components.config.response_cache]
+namespace = "tests"
+backend = {{ kind = "redis", config = {{ url = "{server}", key_prefix = "{prefix}cache:" }} }}
+"""
+    calls = ProviderLog()
+    request = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "temperature": 0}
+    with caplog.at_level(logging.DEBUG, logger="adaptive.relay.plugin"):
+        async with nemo_relay.plugin.activate({}, write(tmp_path, text)):
+            for _ in range(2):
+                await nemo_relay.llm.execute(
+                    PROVIDER, nemo_relay.LLMRequest({}, request), make_provider(calls)
+                )
+            store = component().runtime.response_cache.store  # type: ignore[union-attr]
+            closed_on: list[asyncio.AbstractEventLoop] = []
+            close = store.close
+
+            async def recording_close() -> None:
+                closed_on.append(asyncio.get_running_loop())
+                await close()
+
+            store.close = recording_close  # type: ignore[method-assign]
+    assert len(calls.requests) == 1
+    assert closed_on == [asyncio.get_running_loop()]
+    assert "was not closed" not in caplog.text
