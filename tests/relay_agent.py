@@ -231,7 +231,23 @@ async def run_with_plugins_toml(args: argparse.Namespace) -> dict[str, Any]:
         [headers.get(HINTS_HEADER), (body.get("nvext") or {}).get("agent_hints")]
         for headers, body in log.requests
     ]
-    return {"report": report, "requests": requests, "fan_out_gaps": gaps}
+    return {
+        "report": report,
+        "requests": requests,
+        "whole": [without_measured(headers, body) for headers, body in log.requests],
+        "fan_out_gaps": gaps,
+    }
+
+
+def without_measured(headers: dict[str, Any], body: dict[str, Any]) -> list[Any]:
+    """A request as the provider got it, less what differs run to run: the trace id and
+    the hints' measured ``iat``."""
+    headers = json.loads(json.dumps({k: v for k, v in headers.items() if k != "traceparent"}))
+    body = json.loads(json.dumps(body))
+    for hints in (headers.get(HINTS_HEADER), (body.get("nvext") or {}).get("agent_hints")):
+        if isinstance(hints, dict):
+            hints.pop("iat", None)
+    return [headers, body]
 
 
 async def run_script(args: argparse.Namespace) -> dict[str, Any]:

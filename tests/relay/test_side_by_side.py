@@ -100,6 +100,8 @@ def test_the_same_plugins_toml_sends_the_same_hints_under_nemo_relay_and_ours(
         assert without_iat(our_header) == without_iat(their_header)
         if their_header is not None:
             assert abs(our_header["iat"] - their_header["iat"]) <= IAT_TOLERANCE_MS
+    # Everything else the provider received is the same too (but the random trace id).
+    assert native["whole"] == adaptive["whole"]
     hinted = [header for header, _ in native["requests"] if header is not None]
     assert len(hinted) == 2 * (RUNS - 1)  # learned from the first run on
     # Warm-first held back the same fan-outs (the third run on: 24 units > 16).
