@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from adaptive.config import AdaptiveConfig
+from adaptive.config import AdaptiveConfig, AdaptiveHintsConfig, ToolParallelismMode
 from adaptive.drain import Drain, RunAccumulator
 from adaptive.events.model import Event
 from adaptive.hot_cache import HotCache
@@ -18,10 +19,16 @@ from adaptive.maintenance import BackgroundMaintenanceQueue, MaintenanceSequence
 from adaptive.storage.factory import create_backend
 from adaptive.storage.protocol import StorageBackend
 
+if TYPE_CHECKING:
+    from adaptive.cache import ResponseCache
+
 logger = logging.getLogger(__name__)
 
 
 HOT_CACHE_REFRESH = "refresh_hot_cache"
+
+EventSource = Callable[[], Awaitable[None]]
+"""Hands every event its source has already emitted to the runtime (a bridge's flush)."""
 
 
 def cohort_gate_for(backend: StorageBackend) -> CohortGate:
@@ -42,6 +49,10 @@ class AdaptiveRuntime:
     (LLM request hints); both see only the in-process hot cache. Background
     work (hot-cache refreshes, events a bridge could not hand over at once)
     runs on ``maintenance``, which ``close`` drains before the drain itself.
+    A bridge registers itself as an event source, so that ``wait_for_idle``
+    first collects what its runtime (NeMo Relay) emitted but had not yet
+    delivered. ``response_cache`` is the response cache a bridge registered
+    (its ``savings`` say what it saved), if the config has one.
     """
 
     def __init__(
@@ -69,11 +80,18 @@ class AdaptiveRuntime:
             close_timeout=drain_config.close_timeout_s,
             give_up_after=drain_config.give_up_after_s,
         )
-        self.warm_first = WarmFirstIntercept(self.hot_cache, self.config.tool_parallelism.mode)
+        tools = self.config.tool_parallelism
+        self.warm_first = WarmFirstIntercept(
+            self.hot_cache, tools.mode if tools is not None else ToolParallelismMode.OBSERVE_ONLY
+        )
         self.agent_hints = AgentHintsInjector(
-            self.hot_cache, self.config.adaptive_hints, scale=self.config.sensitivity_scale
+            self.hot_cache,
+            self.config.adaptive_hints or AdaptiveHintsConfig(),
+            scale=self.config.sensitivity_scale,
         )
         self.maintenance = BackgroundMaintenanceQueue()
+        self.response_cache: ResponseCache | None = None
+        self._event_sources: list[EventSource] = []
         self._started = False
 
     async def start(self) -> None:
@@ -126,8 +144,22 @@ class AdaptiveRuntime:
         """Hand an event to the drain without waiting (``asyncio.QueueFull`` if full)."""
         self.drain.put_nowait(event)
 
+    def add_event_source(self, flush: EventSource) -> None:
+        """Have ``wait_for_idle`` call ``flush`` first (a bridge's events still in transit)."""
+        self._event_sources.append(flush)
+
+    def remove_event_source(self, flush: EventSource) -> None:
+        if flush in self._event_sources:
+            self._event_sources.remove(flush)
+
     async def wait_for_idle(self) -> None:
-        """Wait until every event emitted so far is learned from and stored."""
+        """Wait until every event emitted so far is learned from and stored.
+
+        "Emitted" includes events an attached runtime (NeMo Relay) emitted but
+        had not yet delivered: each event source is flushed first.
+        """
+        for flush in list(self._event_sources):
+            await flush()
         await self.drain.flush()
 
     async def close(self) -> None:

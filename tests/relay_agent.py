@@ -13,9 +13,13 @@ Relay's global registrations out of the test process)::
     python -m tests.relay_agent --redis-url redis://127.0.0.1:6379/0 \\
         --key-prefix test: --runs 5 [--native] [--record events.jsonl]
     python -m tests.relay_agent --runs 5 --bridge 'redis://127.0.0.1:6379/0?key_prefix=x:'
+    python -m tests.relay_agent --runs 5 --plugins-toml plugins.toml [--native]
 
 and prints one JSON object: events seen, seconds, and the native runtime's
-validation report.
+validation report. With ``--plugins-toml`` it runs the agent under the file's
+adaptive component, NeMo Relay's own (``--native``, kind ``adaptive``) or ours
+(kind ``adaptive_runtime``, activated by NeMo Relay's plugin host), learning
+between runs, and prints the hints each request carried and how the fan-out ran.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import asyncio
 import json
 import sys
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,8 +102,13 @@ async def run_agent(
     provider_log: ProviderLog | None = None,
     tool_delay_s: float = 0.0,
     between_runs: Callable[[], Any] | None = None,
+    fan_out_gaps: list[float] | None = None,
 ) -> None:
-    """Run the scripted agent ``runs`` times, one run after the other."""
+    """Run the scripted agent ``runs`` times, one run after the other.
+
+    ``fan_out_gaps`` gets, per run, how far apart the two fan-out tools ended
+    (about ``tool_delay_s`` when warm-first made one wait for the other).
+    """
     log = provider_log if provider_log is not None else ProviderLog()
     provider = make_provider(log)
     tool = make_tool(tool_delay_s)
@@ -120,9 +130,9 @@ async def run_agent(
             await nemo_relay.llm.execute(
                 PROVIDER, request, provider, model_name=MODEL, codec=codec, response_codec=codec
             )
-            await asyncio.gather(
-                *(nemo_relay.tools.execute(name, {"q": index}, tool) for name in PARALLEL_TOOLS)
-            )
+            ends = await asyncio.gather(*(timed(name, index, tool) for name in PARALLEL_TOOLS))
+            if fan_out_gaps is not None:
+                fan_out_gaps.append(max(ends) - min(ends))
             await nemo_relay.tools.execute("rank", {"q": index}, tool)
             await nemo_relay.llm.execute(
                 PROVIDER, request, provider, model_name=MODEL, codec=codec, response_codec=codec
@@ -131,6 +141,12 @@ async def run_agent(
             waited = between_runs()
             if asyncio.iscoroutine(waited):
                 await waited
+
+
+async def timed(name: str, index: int, tool: Callable[[Any], Any]) -> float:
+    """Run one tool; when it ended."""
+    await nemo_relay.tools.execute(name, {"q": index}, tool)
+    return time.perf_counter()
 
 
 def native_config(redis_url: str, key_prefix: str, mode: str) -> dict[str, Any]:
@@ -169,8 +185,75 @@ async def run_with_bridge(args: argparse.Namespace) -> dict[str, Any]:
     return {"events": bridge.events_received, "seconds": seconds, "report": None}
 
 
+HINTS_HEADER = "x-nemo-relay-adaptive-agent-hints"
+
+
+async def run_with_plugins_toml(args: argparse.Namespace) -> dict[str, Any]:
+    """The agent under a plugins.toml's adaptive component: NeMo Relay's or ours.
+
+    NeMo Relay's plugin host activates either file first (its report is
+    returned). NeMo Relay's component then runs as that host builds it
+    (``AdaptiveRuntime`` on the component's config) so that the agent can wait
+    for its learning between runs (flush, then its ``wait_for_idle``); ours
+    runs activated by the host and waits with ``adaptive.relay.wait_for_idle``.
+    """
+    log = ProviderLog()
+    gaps: list[float] = []
+    path = args.plugins_toml
+    if not args.native:
+        from adaptive.relay import register_plugin, wait_for_idle
+
+        register_plugin()
+    async with nemo_relay.plugin.activate({}, path) as activation:
+        report = activation.report["config"]
+        if not args.native:
+            await run_agent(
+                args.runs, provider_log=log, tool_delay_s=args.tool_delay_s,
+                between_runs=wait_for_idle, fan_out_gaps=gaps,
+            )  # fmt: skip
+    if args.native:
+        with path.open("rb") as handle:
+            table = tomllib.load(handle)["components"][0]["config"]
+        runtime = nemo_relay.adaptive.AdaptiveRuntime(table)
+        await runtime.register()
+
+        async def settle() -> None:
+            await nemo_relay.subscribers.flush_async()
+            await asyncio.to_thread(runtime.wait_for_idle)
+
+        await run_agent(
+            args.runs, provider_log=log, tool_delay_s=args.tool_delay_s, between_runs=settle,
+            fan_out_gaps=gaps,
+        )  # fmt: skip
+        await settle()
+        await runtime.shutdown()
+    requests = [
+        [headers.get(HINTS_HEADER), (body.get("nvext") or {}).get("agent_hints")]
+        for headers, body in log.requests
+    ]
+    return {
+        "report": report,
+        "requests": requests,
+        "whole": [without_measured(headers, body) for headers, body in log.requests],
+        "fan_out_gaps": gaps,
+    }
+
+
+def without_measured(headers: dict[str, Any], body: dict[str, Any]) -> list[Any]:
+    """A request as the provider got it, less what differs run to run: the trace id and
+    the hints' measured ``iat``."""
+    headers = json.loads(json.dumps({k: v for k, v in headers.items() if k != "traceparent"}))
+    body = json.loads(json.dumps(body))
+    for hints in (headers.get(HINTS_HEADER), (body.get("nvext") or {}).get("agent_hints")):
+        if isinstance(hints, dict):
+            hints.pop("iat", None)
+    return [headers, body]
+
+
 async def run_script(args: argparse.Namespace) -> dict[str, Any]:
     """The agent with our bridge, or with NeMo Relay's native runtime, or bare."""
+    if args.plugins_toml is not None:
+        return await run_with_plugins_toml(args)
     if args.bridge is not None:
         return await run_with_bridge(args)
     events: list[dict[str, Any]] = []
@@ -207,6 +290,7 @@ def main() -> None:
     parser.add_argument("--tool-delay-s", type=float, default=0.0)
     parser.add_argument("--record", type=Path, help="write the events as ATOF JSONL")
     parser.add_argument("--bridge", metavar="BACKEND_URL", help="attach our runtime instead")
+    parser.add_argument("--plugins-toml", type=Path, help="run under this file's component")
     args = parser.parse_args()
     json.dump(asyncio.run(run_script(args)), sys.stdout)
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from adaptive.acg import StabilityAnalysisResult, StabilityClass
 from adaptive.config import BackendSpec
 from adaptive.errors import AdaptiveError, quoted
+from adaptive.intercepts.warm_first import WarmFirstVerdict, warm_first_verdict
 from adaptive.plan import AgentHints, ExecutionPlan
 from adaptive.records import CallKind, RunRecord
 from adaptive.storage.factory import create_backend
@@ -83,6 +84,15 @@ class ParallelGroupRow(_Row):
     group_id: str
     size: int
     tools: str
+
+
+class WarmFirstRow(_Row):
+    """Whether warm-first scheduling (schedule mode) gates a learned group, and why (not)."""
+
+    group_id: str
+    tools: str
+    warm_first: str
+    why: str
 
 
 class PredictionRow(_Row):
@@ -223,6 +233,44 @@ def plan_groups(plan: ExecutionPlan) -> list[ParallelGroupRow]:
         )
         for group in plan.parallel_groups
     ]
+
+
+def warm_first_verdicts(
+    plan: ExecutionPlan, stability: StabilityAnalysisResult | None
+) -> list[WarmFirstVerdict]:
+    """The warm-first rule applied to each learned group, on the stored ACG aggregate.
+
+    The aggregate is what seeds a runtime's hot cache, so this is what a
+    runtime started on this backend decides.
+    """
+    observations = stability.total_observations if stability is not None else 0
+    return [warm_first_verdict(group, stability, observations) for group in plan.parallel_groups]
+
+
+def warm_first_rows(verdicts: list[WarmFirstVerdict]) -> list[WarmFirstRow]:
+    return [
+        WarmFirstRow(
+            group_id=verdict.group_id,
+            tools=", ".join(verdict.tool_names),
+            warm_first="gated" if verdict.gated else "not gated",
+            why=verdict.reason,
+        )
+        for verdict in verdicts
+    ]
+
+
+def verdict_json(verdict: WarmFirstVerdict) -> dict[str, Any]:
+    eligibility = verdict.eligibility
+    return {
+        "group_id": verdict.group_id,
+        "tool_names": list(verdict.tool_names),
+        "gated": verdict.gated,
+        "reason": verdict.reason,
+        "stable_prefix_length": verdict.stable_prefix_length,
+        "observations": verdict.observations,
+        "benefit_units": None if eligibility is None else eligibility.expected_benefit_units,
+        "cost_units": None if eligibility is None else eligibility.coordination_cost_units,
+    }
 
 
 def parse_path(text: str) -> list[str]:

@@ -7,18 +7,38 @@ same objects; rendering them here keeps the command and the demo identical.
 from __future__ import annotations
 
 from rich.console import Group, RenderableType
+from rich.text import Text
 
 from adaptive.cli import inspection
 from adaptive.cli.tabular import rows_table
+from adaptive.intercepts.warm_first import WarmFirstVerdict
 from adaptive.plan import ExecutionPlan
 from adaptive.records import RunRecord
 
 
-def plan_renderable(agent_id: str, plan: ExecutionPlan | None) -> RenderableType:
+def plan_renderable(
+    agent_id: str,
+    plan: ExecutionPlan | None,
+    verdicts: list[WarmFirstVerdict] | None = None,
+    mode: str | None = None,
+) -> RenderableType:
+    """The learned groups; with ``verdicts``, whether warm-first gates each and why (not)."""
     if plan is None:
         return f"no plan learned for {agent_id} yet (no run had tools running in parallel)"
     groups = inspection.plan_groups(plan)
-    return rows_table(inspection.ParallelGroupRow, groups, f"parallel tool groups of {agent_id}")
+    table = rows_table(inspection.ParallelGroupRow, groups, f"parallel tool groups of {agent_id}")
+    if verdicts is None:
+        return table
+    title = "warm-first scheduling (tool_parallelism.mode = schedule) per group"
+    parts: list[RenderableType] = [
+        table,
+        rows_table(inspection.WarmFirstRow, inspection.warm_first_rows(verdicts), title),
+    ]
+    if mode is not None and mode != "schedule":
+        parts.append(
+            Text(f"tool_parallelism.mode is {mode} here: warm-first gates only in schedule mode")
+        )
+    return Group(*parts)
 
 
 def hints_renderable(view: inspection.HintsView) -> RenderableType:

@@ -8,16 +8,20 @@ for this call index (else that node's all-index prediction), else the agent's
 default hints. A manual override set on a scope raises latency sensitivity
 (the highest value on the scope stack wins; it never lowers a learned one).
 
-Differences from NeMo Relay 0.10, both deliberate: the lookup path is the
-path the latency learner records for the call (the LLM call's name), so the
-learned per-call predictions are found (NeMo Relay looks up agent/function
-scope names, which its own trie never contains, so it always falls back to
-the root); and the call index counts this call name within the run, as the
-learner counts it, instead of one counter for the whole process.
+Two lookups (``adaptive_hints.lookup``). ``call_site`` (ours, the default
+of our own configuration): the lookup path is the path the latency learner
+records for the call (the LLM call's name), so the learned per-call
+predictions are found, and the call index counts this call name within the
+run, as the learner counts it. ``relay`` (the default of a ``plugins.toml``
+component): NeMo Relay 0.10.4's own, the agent/function scope names on the
+stack (which its trie never contains, so it falls back to the root) and one
+call counter per runtime; a drop-in replacement of NeMo Relay's component
+sends exactly the hints NeMo Relay would.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -93,10 +97,11 @@ class LlmCallSite:
 class AgentHintsInjector:
     """Looks hints up in the hot cache and writes them into a request.
 
-    ``header_name`` (default ``x-nemo-flow-adaptive-agent-hints``; NeMo Relay
-    0.10 itself uses ``x-nemo-relay-adaptive-agent-hints``) and
-    ``inject_body_path`` (default ``nvext.agent_hints``, dotted) come from
-    ``adaptive_hints`` in the config.
+    ``header_name`` (default NeMo Relay 0.10's ``x-nemo-relay-adaptive-agent-hints``),
+    ``inject_header``, ``inject_body_path`` (default ``nvext.agent_hints``,
+    dotted) and ``lookup`` come from ``adaptive_hints`` in the config. (NeMo
+    Relay 0.10.4 documents ``inject_header`` and ``inject_body_path`` but
+    always injects both, at the default places; we honour them.)
     """
 
     def __init__(
@@ -111,6 +116,11 @@ class AgentHintsInjector:
         self.scale = scale
         self.body_path = tuple(part for part in self.settings.inject_body_path.split(".") if part)
         self._call_counts: OrderedDict[str, dict[str, int]] = OrderedDict()
+        self._relay_calls = itertools.count(1)
+
+    def next_relay_call_index(self) -> int:
+        """NeMo Relay's call index: one counter per runtime, 1 for its first LLM request."""
+        return next(self._relay_calls)
 
     def next_call_index(self, run_key: str, call_name: str) -> int:
         """1-based count of ``call_name`` within a run, as the latency learner counts."""

@@ -15,6 +15,11 @@ the intercept only coordinates when the learned state says it pays off:
 Modes (``tool_parallelism.mode``): ``observe_only`` never changes a call;
 ``inject_hints`` runs every call at once and reports the tool's learned
 parallel hint (the bridge records it as a mark); ``schedule`` gates cohorts.
+
+Every decision can explain itself: ``warm_first_verdict`` says for one
+learned group whether it is gated and, if not, which rule stopped it (what
+``adaptive plan show`` prints). The intercept works the verdict out once per
+group and learned state, and logs it at debug level when it does.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID
 
 from adaptive.config import ToolParallelismMode
@@ -35,6 +40,9 @@ from adaptive.intercepts.cohort_gate import (
     cohort_key,
 )
 from adaptive.plan import ExecutionPlan, ParallelGroup, ParallelHint
+
+if TYPE_CHECKING:
+    from adaptive.acg import StabilityAnalysisResult
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -74,6 +82,69 @@ class WarmFirstEligibility:
     def is_eligible(self) -> bool:
         return self.expected_benefit_units > self.coordination_cost_units
 
+    def describe(self, stable_prefix_length: int) -> str:
+        """Both sides of the rule, with the figures they come from."""
+        followers = self.follower_count
+        benefit = (
+            f"benefit {self.expected_benefit_units} units (stable prefix {stable_prefix_length} "
+            f"x {followers} follower{'s' if followers != 1 else ''} "
+            f"x confidence {self.confidence_units})"
+        )
+        cost = (
+            f"coordination cost {self.coordination_cost_units} units "
+            f"({BASE_COORDINATION_COST} + {COST_PER_FOLLOWER_SQUARED} x {followers}^2)"
+        )
+        if self.is_eligible:
+            return f"{benefit} exceeds {cost}"
+        return f"{benefit} is not greater than {cost}"
+
+
+@dataclass(frozen=True, slots=True)
+class WarmFirstVerdict:
+    """Whether warm-first gates one learned group in schedule mode, and why (not)."""
+
+    group_id: str
+    tool_names: tuple[str, ...]
+    gated: bool
+    reason: str
+    stable_prefix_length: int
+    observations: int
+    eligibility: WarmFirstEligibility | None = None
+    """The benefit/cost units, when the rule got as far as comparing them."""
+
+    def __str__(self) -> str:
+        tools = ", ".join(self.tool_names)
+        verdict = "gated" if self.gated else "not gated"
+        return f"group {self.group_id} ({tools}) {verdict}: {self.reason}"
+
+
+def warm_first_verdict(
+    group: ParallelGroup, stability: StabilityAnalysisResult | None, observations: int
+) -> WarmFirstVerdict:
+    """Apply the eligibility rule to one learned group, naming the first rule it fails."""
+    prefix = stability.stable_prefix_length if stability is not None else 0
+
+    def verdict(reason: str, eligibility: WarmFirstEligibility | None = None) -> WarmFirstVerdict:
+        gated = eligibility is not None and eligibility.is_eligible
+        names = tuple(group.tool_names)
+        return WarmFirstVerdict(
+            group.group_id, names, gated, reason, prefix, observations, eligibility
+        )
+
+    if len(group.tool_names) <= 1:
+        return verdict("a group of one tool has no follower to hold back")
+    if stability is None:
+        return verdict("no prompt-cache (ACG) stability learned yet")
+    if prefix == 0:
+        return verdict("no stable prompt prefix: a follower would find nothing warm to reuse")
+    if observations < MIN_ACG_OBSERVATIONS:
+        return verdict(
+            f"{observations} prompt(s) observed; the stable prefix is trusted from "
+            f"{MIN_ACG_OBSERVATIONS} on"
+        )
+    eligibility = WarmFirstEligibility.evaluate(len(group.tool_names), prefix, observations)
+    return verdict(eligibility.describe(prefix), eligibility)
+
 
 @dataclass(frozen=True, slots=True)
 class ToolScope:
@@ -98,6 +169,16 @@ class _PlanIndex:
             hints.setdefault(hint.tool_name, hint)
         groups = {group.group_id: group for group in plan.parallel_groups}
         return cls(plan, hints, groups)
+
+
+@dataclass(slots=True)
+class _VerdictMemo:
+    """Verdicts for one plan index and one learned ACG state; replaced when either changes."""
+
+    index: _PlanIndex
+    stability: StabilityAnalysisResult | None
+    observations: int
+    verdicts: dict[str, WarmFirstVerdict]
 
 
 def learned_group(plan_index: _PlanIndex, tool_name: str) -> tuple[ParallelHint, int] | None:
@@ -132,6 +213,7 @@ class WarmFirstIntercept:
         self.gate: CohortGate = gate if gate is not None else LocalCohortGate()
         self.max_wait_s = max_wait_s
         self._index: _PlanIndex | None = None
+        self._memo: _VerdictMemo | None = None
 
     def _plan_index(self) -> _PlanIndex | None:
         plan = self.hot_cache.plan
@@ -160,17 +242,44 @@ class WarmFirstIntercept:
         found = learned_group(index, tool_name)
         if found is None:
             return None
-        hint, width = found
+        verdict = self._verdict(index, found[0].group_id)
+        return verdict.group_id if verdict.gated else None
+
+    def _verdict(self, index: _PlanIndex, group_id: str) -> WarmFirstVerdict:
+        """The group's verdict, worked out (and logged) once per group and learned state."""
         cache = self.hot_cache
-        stability = cache.acg_stability
-        if stability is None or stability.stable_prefix_length == 0:
+        memo = self._memo
+        if (
+            memo is None
+            or memo.index is not index
+            or memo.stability is not cache.acg_stability
+            or memo.observations != cache.acg_observation_count
+        ):
+            memo = self._memo = _VerdictMemo(
+                index, cache.acg_stability, cache.acg_observation_count, {}
+            )
+        verdict = memo.verdicts.get(group_id)
+        if verdict is None:
+            group = index.groups[group_id]
+            verdict = warm_first_verdict(group, memo.stability, memo.observations)
+            memo.verdicts[group_id] = verdict
+            logger.debug("warm-first: %s", verdict)
+        return verdict
+
+    def verdicts(self) -> list[WarmFirstVerdict]:
+        """Every learned group's verdict on the current learned state (schedule mode's rule)."""
+        index = self._plan_index()
+        if index is None:
+            return []
+        return [self._verdict(index, group.group_id) for group in index.plan.parallel_groups]
+
+    def explain(self, tool_name: str) -> WarmFirstVerdict | None:
+        """The verdict for the group this tool is gated on; ``None`` outside every group."""
+        index = self._plan_index()
+        found = learned_group(index, tool_name) if index is not None else None
+        if index is None or found is None:
             return None
-        if cache.acg_observation_count < MIN_ACG_OBSERVATIONS:
-            return None
-        eligibility = WarmFirstEligibility.evaluate(
-            width, stability.stable_prefix_length, cache.acg_observation_count
-        )
-        return hint.group_id if eligibility.is_eligible else None
+        return self._verdict(index, found[0].group_id)
 
     async def run(
         self,

@@ -1,16 +1,25 @@
 """The live NeMo Relay bridge: one call plugs an ``AdaptiveRuntime`` into a Relay process.
 
-``await RelayBridge.attach(runtime)`` registers, under one name:
+``await RelayBridge.attach(runtime)`` registers, under one name, what the
+config turns on (a section set to ``None`` is off, as in NeMo Relay):
 
-- a subscriber: NeMo Relay delivers events on its own thread; the callback
-  only converts the event and hands it to the runtime's event loop
-  (``call_soon_threadsafe``), so it never blocks NeMo Relay. Events that find
-  the drain's queue full wait in the bridge's backlog, which a maintenance
-  job feeds to the drain; nothing is dropped while the loop runs;
-- a tool-execution intercept running the warm-first scheduler (in
-  ``inject_hints`` mode it records each grouped tool's learned parallel hint
-  as an ``adaptive.parallel_hint`` mark after the tool ends);
-- an LLM request intercept injecting agent hints.
+- a subscriber (``telemetry``, with a ``state`` backend): NeMo Relay delivers
+  events on its own thread; the callback only converts the event and hands it
+  to the runtime's event loop (``call_soon_threadsafe``), so it never blocks
+  NeMo Relay. Events that find the drain's queue full wait in the bridge's
+  backlog, which a maintenance job feeds to the drain; nothing is dropped
+  while the loop runs. The runtime's ``wait_for_idle`` flushes NeMo Relay's
+  subscribers first, so it sees every event emitted before it was called;
+- a tool-execution intercept running the warm-first scheduler
+  (``tool_parallelism``; in ``inject_hints`` mode it records each grouped
+  tool's learned parallel hint as an ``adaptive.parallel_hint`` mark after
+  the tool ends);
+- an LLM request intercept injecting agent hints (``adaptive_hints``);
+- the response cache's execution intercepts (``response_cache``);
+- the place of ACG's request rewriting (``acg``; see ``_register_acg``).
+
+The plugin-host component (``adaptive.relay.plugin``) registers the same
+things through NeMo Relay's ``PluginContext`` (``RelayBridge.register``).
 
 Scope identity comes from NeMo Relay's scope stack: the top scope handle
 (the scope a tool fans out from) and the propagation context's root uuid.
@@ -30,16 +39,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from adaptive.config import ToolParallelismMode
+from adaptive.config import HintsLookup, ToolParallelismMode
 from adaptive.errors import AdaptiveError, ConfigError
 from adaptive.events.model import Event, ScopeCategory, ScopeType
 from adaptive.intercepts.agent_hints import LlmCallSite
 from adaptive.intercepts.warm_first import ToolScope
 from adaptive.maintenance import MaintenanceSequenceKey
+from adaptive.relay.registrar import GlobalRegistrar, Registrar
 
 if TYPE_CHECKING:
     import nemo_relay
 
+    from adaptive.relay.response_cache import Registration
     from adaptive.runtime import AdaptiveRuntime
 
 logger = logging.getLogger(__name__)
@@ -50,6 +61,8 @@ MANUAL_SENSITIVITY_KEY = ("nemo_relay_adaptive", "latency_sensitivity")
 PARALLEL_HINT_MARK = "adaptive.parallel_hint"
 PATH_SCOPES = frozenset({ScopeType.AGENT.value, ScopeType.FUNCTION.value})
 MAX_SCOPE_DEPTH = 256
+RELAY_DEFAULT_AGENT = "default-agent"
+"""NeMo Relay's agent id when neither the config nor the scope stack names one."""
 
 
 def _import_relay() -> Any:
@@ -105,15 +118,18 @@ class RelayBridge:
         self._backlog_key = MaintenanceSequenceKey(
             runtime.config.agent_id or "*", f"relay-bridge:{name}", "deliver_events"
         )
-        self._marks_hints = runtime.config.tool_parallelism.mode is ToolParallelismMode.INJECT_HINTS
+        tools = runtime.config.tool_parallelism
+        self._marks_hints = tools is not None and tools.mode is ToolParallelismMode.INJECT_HINTS
         self._path_scope_types = (self.relay.ScopeType.Agent, self.relay.ScopeType.Function)
+        self._registrar: Registrar | None = None
+        self._cache_registration: Registration | None = None
 
     @classmethod
     async def attach(cls, runtime: AdaptiveRuntime, *, name: str = DEFAULT_NAME) -> RelayBridge:
         """Start ``runtime`` if needed and register the bridge with NeMo Relay."""
         bridge = cls(runtime, name=name)
         await runtime.start()
-        bridge._register()
+        bridge.register(GlobalRegistrar(bridge.relay), asyncio.get_running_loop())
         return bridge
 
     async def __aenter__(self) -> RelayBridge:
@@ -122,44 +138,108 @@ class RelayBridge:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.detach()
 
-    def _register(self) -> None:
-        relay = self.relay
-        config = self.runtime.config
-        self.loop = asyncio.get_running_loop()
-        relay.subscribers.register(self.name, self._on_event)
-        try:
-            relay.intercepts.register_tool_execution(
-                self.name, config.tool_parallelism.priority, self._tool_execution
-            )
-            relay.intercepts.register_llm_request(
-                self.name,
-                config.adaptive_hints.priority,
-                config.adaptive_hints.break_chain,
-                self._llm_request,
-            )
-        except BaseException:
-            self._deregister()
-            raise
-        self._attached = True
+    @property
+    def subscriber_name(self) -> str:
+        """``telemetry.subscriber_name``, else the bridge's name."""
+        telemetry = self.runtime.config.telemetry
+        return (telemetry.subscriber_name if telemetry is not None else None) or self.name
 
-    def _deregister(self) -> None:
-        relay = self.relay
-        relay.subscribers.deregister(self.name)
-        relay.intercepts.deregister_tool_execution(self.name)
-        relay.intercepts.deregister_llm_request(self.name)
+    def register(self, registrar: Registrar, loop: asyncio.AbstractEventLoop) -> None:
+        """Register what the config turns on; events are handed to the runtime on ``loop``.
+
+        Everything registered so far is removed again if one registration fails.
+        """
+        self.loop = loop
+        try:
+            self._register_all(registrar)
+        except BaseException:
+            registrar.deregister_all()
+            raise
+        self._registrar = registrar
+        self._attached = True
+        if self.runtime.config.learns:
+            self.runtime.add_event_source(self.flush_events)
+
+    def _register_all(self, registrar: Registrar) -> None:
+        config = self.runtime.config
+        if config.learns:
+            registrar.subscriber(self.subscriber_name, self._on_event)
+        if config.tool_parallelism is not None:
+            priority = config.tool_parallelism.priority
+            registrar.tool_execution(self.name, priority, self._tool_execution)
+        if config.adaptive_hints is not None:
+            hints = config.adaptive_hints
+            registrar.llm_request(self.name, hints.priority, hints.break_chain, self._llm_request)
+        self._register_acg(registrar)
+        if config.response_cache is not None:
+            self._register_response_cache(registrar)
+
+    def _register_acg(self, registrar: Registrar) -> None:
+        """ACG prompt-cache rewriting: where its LLM intercepts go (not built here yet).
+
+        NeMo Relay registers them when ``acg`` is configured and there is a
+        state backend (``config.acg is not None and config.state is not
+        None``): an LLM execution intercept and an LLM stream execution
+        intercept at ``acg.priority`` (50; lower runs first, so before the
+        response cache at 150) that rewrite each request for ``acg.provider``
+        from the learned stability (``self.runtime.hot_cache.acg_profiles`` /
+        ``acg_stability``). The integrator registers them here, through
+        ``registrar.llm_execution(f"{self.name}_acg_llm_execution", ...)`` and
+        ``registrar.llm_stream_execution(f"{self.name}_acg_llm_stream_execution",
+        ...)``, so the bridge and the plugin-host component both get them.
+        """
+
+    def _register_response_cache(self, registrar: Registrar) -> None:
+        """NeMo Relay's ``response_cache`` section, with our knobs (``response_cache_options``)."""
+        from adaptive.cache import ResponseCache
+        from adaptive.relay.response_cache import register_response_cache
+
+        config = self.runtime.config
+        assert config.response_cache is not None
+        cache = ResponseCache(config.response_cache, config.response_cache_options)
+        self.runtime.response_cache = cache
+        self._cache_registration = register_response_cache(
+            cache, name=f"{self.name}_response_cache", registrar=registrar
+        )
+
+    async def flush_events(self) -> None:
+        """Hand the runtime every event NeMo Relay emitted so far (``wait_for_idle`` calls it).
+
+        NeMo Relay delivers events on its own thread, after the call that
+        emitted them returned; its ``flush_async`` waits for that delivery.
+        """
+        if not self._attached:
+            return
+        await self.relay.subscribers.flush_async()
+        self._drain_inbox()  # what NeMo Relay delivered before the flush returned
+        await self.runtime.maintenance.flush(scope_id=self._backlog_key.scope_id)
 
     async def detach(self) -> None:
         """Deregister everything, then hand every event already emitted to the runtime.
 
         The runtime stays open (its owner closes it); call
-        ``runtime.wait_for_idle()`` to wait for learning.
+        ``runtime.wait_for_idle()`` to wait for learning. A response cache the
+        bridge registered is closed.
         """
-        if not self._attached:
+        if not self._attached or self._registrar is None:
             return
+        if self._cache_registration is not None:
+            self._cache_registration.deregister()
+        self._registrar.deregister_all()
+        await self.flush_events()
+        await self.released()
+        if self.runtime.response_cache is not None:
+            await self.runtime.response_cache.close()
+
+    async def released(self) -> None:
+        """NeMo Relay no longer calls us: hand over what it delivered, stop being a source.
+
+        What ``detach`` ends with, and what the plugin-host component runs on
+        the runtime's loop once NeMo Relay removed its registrations.
+        """
         self._attached = False
-        self._deregister()
-        await self.relay.subscribers.flush_async()
-        self._drain_inbox()  # what NeMo Relay delivered before the flush returned
+        self.runtime.remove_event_source(self.flush_events)
+        self._drain_inbox()
         await self.runtime.maintenance.flush(scope_id=self._backlog_key.scope_id)
 
     @property
@@ -279,21 +359,49 @@ class RelayBridge:
         self._overrides[scope] = max(level, self._overrides.get(scope, level))
 
     def llm_call_site(self, call_name: str) -> LlmCallSite:
-        """Path, call index, depth and manual override for an LLM request about to go out."""
+        """Path, call index, depth and manual override for an LLM request about to go out.
+
+        The lookup (``adaptive_hints.lookup``) decides path, index and agent
+        id: ours (``call_site``) or NeMo Relay's (``relay``).
+        """
         top = self._top_scope()
-        top_uuid = UUID(top.uuid)
-        depth = 1 if top.scope_type in self._path_scope_types else 0
-        manual = _max(_manual_sensitivity(top.metadata), self._overrides.get(top_uuid))
-        for scope_uuid, scope in self._ancestors(top.parent_uuid):
-            depth += scope.category in PATH_SCOPES
-            manual = _max(manual, _max(scope.manual_sensitivity, self._overrides.get(scope_uuid)))
+        path, agents, manual = self._scope_path(top)
+        injector = self.runtime.agent_hints
+        configured = self.runtime.config.agent_id
+        if injector.settings.lookup is HintsLookup.RELAY:
+            return LlmCallSite(
+                path=tuple(path),
+                call_index=injector.next_relay_call_index(),
+                agent_id=agents[0] if agents else configured or RELAY_DEFAULT_AGENT,
+                scope_depth=len(path),
+                manual_sensitivity=manual,
+            )
         return LlmCallSite(
             path=(call_name,),
-            call_index=self.runtime.agent_hints.next_call_index(self._root_uuid(top), call_name),
-            agent_id=self.runtime.config.agent_id or top.name,
-            scope_depth=depth,
+            call_index=injector.next_call_index(self._root_uuid(top), call_name),
+            agent_id=configured or top.name,
+            scope_depth=len(path),
             manual_sensitivity=manual,
         )
+
+    def _scope_path(self, top: nemo_relay.ScopeHandle) -> tuple[list[str], list[str], int | None]:
+        """Agent/function scope names and agent names, root first, and the manual sensitivity."""
+        path: list[str] = []
+        agents: list[str] = []
+        if top.scope_type in self._path_scope_types:
+            path.append(top.name)
+            if top.scope_type == self.relay.ScopeType.Agent:
+                agents.append(top.name)
+        manual = _max(_manual_sensitivity(top.metadata), self._overrides.get(UUID(top.uuid)))
+        for scope_uuid, scope in self._ancestors(top.parent_uuid):
+            if scope.category in PATH_SCOPES:
+                path.append(scope.name)
+                if scope.category == ScopeType.AGENT.value:
+                    agents.append(scope.name)
+            manual = _max(manual, _max(scope.manual_sensitivity, self._overrides.get(scope_uuid)))
+        path.reverse()
+        agents.reverse()
+        return path, agents, manual
 
     def _ancestors(self, parent: str | None) -> Iterator[tuple[UUID, _OpenScope]]:
         """Open scopes above the top one, as far as their start events have arrived."""

@@ -20,6 +20,7 @@ from typing import Any
 from adaptive.cache.facade import ResponseCache, ToolOutcome
 from adaptive.cache.savings import MARK_NAME, CacheDecision
 from adaptive.errors import ConfigError
+from adaptive.relay.registrar import GlobalRegistrar, Registrar
 
 DEFAULT_NAME = "adaptive_response_cache"
 
@@ -51,19 +52,14 @@ class Registration:
     """What ``register_response_cache`` registered; ``deregister()`` removes all of it."""
 
     cache: ResponseCache
+    registrar: Registrar
     names: dict[str, str] = field(default_factory=dict)
     """Intercept kind (``llm_execution``, ...) to its registered name."""
     listener: Callable[[CacheDecision], None] | None = None
 
     def deregister(self) -> None:
-        relay = _import_relay()
-        removers = {
-            "llm_execution": relay.intercepts.deregister_llm_execution,
-            "llm_stream_execution": relay.intercepts.deregister_llm_stream_execution,
-            "tool_execution": relay.intercepts.deregister_tool_execution,
-        }
         for kind, name in self.names.items():
-            removers[kind](name)
+            self.registrar.deregister(kind, name)
         self.names.clear()
         if self.listener is not None:
             self.cache.remove_listener(self.listener)
@@ -71,27 +67,32 @@ class Registration:
 
 
 def register_response_cache(
-    cache: ResponseCache, *, name: str = DEFAULT_NAME, emit_marks: bool = True
+    cache: ResponseCache,
+    *,
+    name: str = DEFAULT_NAME,
+    emit_marks: bool = True,
+    registrar: Registrar | None = None,
 ) -> Registration:
-    """Put ``cache`` in front of every managed LLM call, stream and classified tool call."""
+    """Put ``cache`` in front of every managed LLM call, stream and classified tool call.
+
+    ``registrar`` is where the intercepts go: NeMo Relay's process-wide
+    registries by default, or a plugin component's ``PluginContext``.
+    """
     relay = _import_relay()
-    registration = Registration(cache)
+    registrar = registrar if registrar is not None else GlobalRegistrar(relay)
+    registration = Registration(cache, registrar)
     if emit_marks:
         registration.listener = emit_mark
         cache.add_listener(emit_mark)
     priority = cache.config.priority
     names = registration.names
     names["llm_execution"] = f"{name}_llm_execution"
-    relay.intercepts.register_llm_execution(names["llm_execution"], priority, _llm(cache))
+    registrar.llm_execution(names["llm_execution"], priority, _llm(cache))
     names["llm_stream_execution"] = f"{name}_llm_stream_execution"
-    relay.intercepts.register_llm_stream_execution(
-        names["llm_stream_execution"], priority, _llm_stream(cache)
-    )
+    registrar.llm_stream_execution(names["llm_stream_execution"], priority, _llm_stream(cache))
     if cache.tools is not None:
         names["tool_execution"] = f"{name}_tool_execution"
-        relay.intercepts.register_tool_execution(
-            names["tool_execution"], cache.tools.priority, _tool(cache, relay)
-        )
+        registrar.tool_execution(names["tool_execution"], cache.tools.priority, _tool(cache, relay))
     return registration
 
 

@@ -109,6 +109,26 @@ def test_plan_show_prints_the_parallel_groups(sqlite_sample: list[str]) -> None:
         assert group["group_id"] in table
 
 
+def test_plan_show_says_whether_warm_first_gates_each_group_and_why(
+    sqlite_sample: list[str],
+) -> None:
+    """The sample's stable prefix is 4: a pair is 16 vs 16 units (not gated), a triple 32 vs 28."""
+    plan = invoke_json("plan", "show", *sqlite_sample, "--format", "json")
+    verdicts = {tuple(v["tool_names"]): v for v in plan["warm_first"]}
+    assert verdicts[("fetch", "rank", "search")]["gated"] is True
+    pair = verdicts[("fetch", "rank")]
+    assert pair["gated"] is False and (pair["benefit_units"], pair["cost_units"]) == (16, 16)
+    assert pair["reason"] == (
+        "benefit 16 units (stable prefix 4 x 1 follower x confidence 4) is not greater than "
+        "coordination cost 16 units (12 + 4 x 1^2)"
+    )
+    assert plan["parallel_groups"] == load_sample_state()["plan:planner"]["parallel_groups"]
+    table = invoke("plan", "show", *sqlite_sample, env={"COLUMNS": "200"}).stdout
+    assert "warm-first scheduling (tool_parallelism.mode = schedule) per group" in table
+    assert "is not greater than coordination cost 16 units" in table
+    assert "tool_parallelism.mode is observe_only here" in table
+
+
 def test_plan_and_hints_say_when_nothing_was_learned(sqlite_url: str) -> None:
     backend = ["--backend", sqlite_url]
     ingest_sample(backend, "--learners", "acg")

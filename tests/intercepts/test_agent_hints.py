@@ -15,7 +15,7 @@ from adaptive.plan import AgentHints
 from adaptive.trie import LlmCallPrediction, PredictionTrieNode
 from adaptive.trie.models import PredictionMetrics
 
-DEFAULT_HEADER = "x-nemo-flow-adaptive-agent-hints"
+DEFAULT_HEADER = "x-nemo-relay-adaptive-agent-hints"
 
 
 def prediction(

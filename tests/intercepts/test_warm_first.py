@@ -311,6 +311,67 @@ def test_the_reference_sample_plan() -> None:
     assert intercept.eligible_group("search") == "fanout:sha256:613d7"  # fetch+rank+search
 
 
+# -- verdicts: why a group is (not) gated ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cache", "tool", "gated", "reason"),
+    [
+        (eligible_cache(prefix_length=4), "alpha", False,
+         "benefit 16 units (stable prefix 4 x 1 follower x confidence 4) is not greater than "
+         "coordination cost 16 units (12 + 4 x 1^2)"),
+        (eligible_cache(prefix_length=5), "alpha", True,
+         "benefit 20 units (stable prefix 5 x 1 follower x confidence 4) exceeds coordination "
+         "cost 16 units (12 + 4 x 1^2)"),
+        (eligible_cache(prefix_length=4), "fetch", True,
+         "benefit 32 units (stable prefix 4 x 2 followers x confidence 4) exceeds coordination "
+         "cost 28 units (12 + 4 x 2^2)"),
+        (eligible_cache(prefix_length=0), "fetch", False,
+         "no stable prompt prefix: a follower would find nothing warm to reuse"),
+        (eligible_cache(observations=1), "fetch", False,
+         "1 prompt(s) observed; the stable prefix is trusted from 2 on"),
+        (HotCache(plan=default_plan()), "fetch", False,
+         "no prompt-cache (ACG) stability learned yet"),
+    ],
+)  # fmt: skip
+def test_a_verdict_names_the_rule_that_decided(
+    cache: HotCache, tool: str, gated: bool, reason: str
+) -> None:
+    intercept = scheduling(cache)
+    verdict = intercept.explain(tool)
+    assert verdict is not None
+    assert (verdict.gated, verdict.reason) == (gated, reason)
+    assert (intercept.eligible_group(tool) is not None) is gated  # what the hot path does
+
+
+def test_verdicts_cover_every_learned_group_and_say_so_in_one_line() -> None:
+    verdicts = {v.group_id: v for v in scheduling(eligible_cache(prefix_length=4)).verdicts()}
+    assert set(verdicts) == {WIDE, PAIR, SOLO}
+    assert verdicts[SOLO].reason == "a group of one tool has no follower to hold back"
+    assert str(verdicts[PAIR]).startswith(f"group {PAIR} (alpha, beta) not gated: benefit 16")
+    assert scheduling(HotCache()).verdicts() == [] and scheduling().explain("nope") is None
+
+
+def test_the_decision_is_logged_once_per_group_and_learned_state(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cache = eligible_cache(prefix_length=4)
+    intercept = scheduling(cache)
+    with caplog.at_level(logging.DEBUG, logger="adaptive.intercepts.warm_first"):
+        for _ in range(3):
+            intercept.eligible_group("alpha")
+        cache.acg_stability = stability(5)  # learning moved on: decided (and logged) again
+        intercept.eligible_group("alpha")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("warm-first")]
+    assert lines == [
+        f"warm-first: group {PAIR} (alpha, beta) not gated: benefit 16 units (stable prefix 4 "
+        "x 1 follower x confidence 4) is not greater than coordination cost 16 units "
+        "(12 + 4 x 1^2)",
+        f"warm-first: group {PAIR} (alpha, beta) gated: benefit 20 units (stable prefix 5 "
+        "x 1 follower x confidence 4) exceeds coordination cost 16 units (12 + 4 x 1^2)",
+    ]
+
+
 # -- parallel_hint -------------------------------------------------------------------------
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import nemo_relay
 import pytest
 
-from adaptive.config import AdaptiveConfig
+from adaptive.cache import ResponseCacheConfig
+from adaptive.config import AdaptiveConfig, HintsLookup
 from adaptive.intercepts.agent_hints import LlmCallSite
 from adaptive.records import CallKind, RunRecord
 from adaptive.relay.bridge import PARALLEL_HINT_MARK, RelayBridge
@@ -23,7 +25,7 @@ from tests.relay_agent import (
     run_agent,
 )
 
-HEADER = "x-nemo-flow-adaptive-agent-hints"
+HEADER = "x-nemo-relay-adaptive-agent-hints"
 TOOL_DELAY_S = 0.05
 
 
@@ -213,3 +215,67 @@ async def test_detach_removes_every_registration(fresh_postgres_url: str) -> Non
         # Attaching again under the same name works: nothing was left behind.
         async with await RelayBridge.attach(runtime):
             pass
+
+
+async def test_wait_for_idle_sees_the_last_run_without_a_manual_flush(
+    fresh_postgres_url: str,
+) -> None:
+    """A slow subscriber ahead of ours holds NeMo Relay's delivery back: without the
+    bridge's flush inside ``wait_for_idle`` the run's events would not have arrived yet."""
+    nemo_relay.subscribers.register("slow", lambda event: time.sleep(0.02))
+    try:
+        config = runtime_config(fresh_postgres_url, "observe_only")
+        async with AdaptiveRuntime(config) as runtime, await RelayBridge.attach(runtime):
+            await run_agent(1)
+            await runtime.wait_for_idle()
+            assert len(await stored_runs(runtime)) == 1
+    finally:
+        nemo_relay.subscribers.deregister("slow")
+
+
+async def test_only_the_configured_parts_are_registered(fresh_postgres_url: str) -> None:
+    config = runtime_config(fresh_postgres_url, "schedule").model_copy(
+        update={"adaptive_hints": None, "telemetry": None}
+    )
+    log = ProviderLog()
+    async with AdaptiveRuntime(config) as runtime:
+        bridge = await RelayBridge.attach(runtime)
+        registered = bridge._registrar.registered  # type: ignore[union-attr]
+        assert registered == [("tool_execution", "adaptive")]
+        await run_agent(2, provider_log=log)
+        await runtime.wait_for_idle()
+        assert await stored_runs(runtime) == []  # no telemetry: nothing subscribed to
+        assert all(HEADER not in headers for headers, _ in log.requests)
+        await bridge.detach()
+        assert nemo_relay.intercepts.deregister_tool_execution(bridge.name) is False
+
+
+async def test_the_bridge_registers_the_response_cache(fresh_postgres_url: str) -> None:
+    config = runtime_config(fresh_postgres_url, "observe_only").model_copy(
+        update={"response_cache": ResponseCacheConfig(namespace="tests")}
+    )
+    calls = ProviderLog()
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "temperature": 0}
+    async with AdaptiveRuntime(config) as runtime, await RelayBridge.attach(runtime) as bridge:
+        for _ in range(2):
+            request = nemo_relay.LLMRequest({}, body)
+            await nemo_relay.llm.execute(PROVIDER, request, make_provider(calls))
+        assert runtime.response_cache is not None
+        assert runtime.response_cache.savings.snapshot()["total"]["hits"] == 1
+    assert len(calls.requests) == 1
+    name = f"{bridge.name}_response_cache_llm_execution"
+    assert nemo_relay.intercepts.deregister_llm_execution(name) is False
+
+
+async def test_nemo_relays_hints_lookup_through_the_bridge(fresh_postgres_url: str) -> None:
+    """``lookup = "relay"``: one call counter per runtime, as NeMo Relay 0.10.4 counts."""
+    config = runtime_config(fresh_postgres_url, "observe_only")
+    assert config.adaptive_hints is not None
+    hints = config.adaptive_hints.model_copy(update={"lookup": HintsLookup.RELAY})
+    config = config.model_copy(update={"adaptive_hints": hints})
+    log = ProviderLog()
+    async with AdaptiveRuntime(config) as runtime, await RelayBridge.attach(runtime):
+        await run_agent(3, provider_log=log, between_runs=runtime.wait_for_idle)
+    totals = [headers[HEADER]["total_requests"] for headers, _ in log.requests[2:]]
+    assert totals == [4, 5, 6, 7]  # root's remaining calls (1) + the runtime's call index
+    assert {headers[HEADER]["prefix_id"] for headers, _ in log.requests[2:]} == {f"{AGENT}-d1"}

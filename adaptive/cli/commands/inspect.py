@@ -26,6 +26,7 @@ from adaptive.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from adaptive.acg import StabilityAnalysisResult
     from adaptive.cli.inspection import RunSummary
     from adaptive.config import AdaptiveConfig
     from adaptive.plan import ExecutionPlan
@@ -99,12 +100,14 @@ def runs_show(
     console().print(render.run_renderable(found))
 
 
-async def _load_plan(config: AdaptiveConfig) -> tuple[str, ExecutionPlan | None]:
+async def _load_plan(
+    config: AdaptiveConfig,
+) -> tuple[str, ExecutionPlan | None, StabilityAnalysisResult | None]:
     from adaptive.cli import inspection
 
     async with inspection.opened_backend(config.backend) as backend:
         agent = await inspection.resolve_agent(backend, config.agent_id)
-        return agent, await backend.load_plan(agent)
+        return agent, await backend.load_plan(agent), await backend.load_stability(agent)
 
 
 @plan_app.command("show")
@@ -114,15 +117,27 @@ def plan_show(
     output: ShowFormatOption = ShowFormat.TABLE,
     config_path: ConfigOption = None,
 ) -> None:
-    """Show the parallel tool groups learned for an agent."""
-    from adaptive.cli import render
+    """Show the parallel tool groups learned for an agent, and whether warm-first gates each.
+
+    Warm-first (tool_parallelism.mode = schedule) holds a group's followers
+    back until its first tool ran, when the learned prompt prefix makes that
+    pay: the table says, per group, which side of the rule it is on.
+    """
+    from adaptive.cli import inspection, render
 
     config = configure(config_path, backend, agent_id)
-    agent, plan = run(_load_plan(config))
+    agent, plan, stability = run(_load_plan(config))
+    verdicts = None if plan is None else inspection.warm_first_verdicts(plan, stability)
     if output == ShowFormat.JSON:
-        print_json(None if plan is None else plan.to_wire())
+        if plan is None or verdicts is None:
+            print_json(None)
+            return
+        warm_first = [inspection.verdict_json(verdict) for verdict in verdicts]
+        print_json({**plan.to_wire(), "warm_first": warm_first})
         return
-    console().print(render.plan_renderable(agent, plan))
+    tools = config.tool_parallelism
+    mode = tools.mode.value if tools is not None else "off"
+    console().print(render.plan_renderable(agent, plan, verdicts, mode))
 
 
 async def _load_hints(config: AdaptiveConfig) -> tuple[str, PredictionTrieNode | None]:
