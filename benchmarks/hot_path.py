@@ -13,9 +13,13 @@ baseline that the intercepted cases are compared against:
   time, so it is the primer: decision, scope identity, gate join, call,
   release (in-process gate);
 - hints: lookup in the trie plus injection into a header and the body
-  (``nvext.agent_hints``) of an OpenAI-style request.
+  (``nvext.agent_hints``) of an OpenAI-style request;
+- ACG rewriting (``acg.provider`` anthropic and openai, the work of the LLM
+  execution intercepts): a 20-message request with 10 tools once the stable
+  prefix is known (``benchmarks/acg_rewrite.py``).
 
-Targets: not-eligible decision <= 5 us median, hints <= 25 us median.
+Targets: not-eligible decision <= 5 us median, hints <= 25 us median, ACG
+rewriting <= 50 us median.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from adaptive.events.atof import ReadReport, read_events
 from adaptive.intercepts.agent_hints import LlmCallSite
 from adaptive.intercepts.warm_first import ToolScope
 from adaptive.runtime import AdaptiveRuntime
+from benchmarks import acg_rewrite
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACE = ROOT / "examples" / "research-agent.atof.jsonl"
@@ -152,6 +157,11 @@ async def measure(runtime: AdaptiveRuntime, calls: int) -> None:
         injector.inject(headers, body, hints)
 
     summarize("hints lookup + injection", time_sync(calls, inject_hints), 0.0)
+
+    # ACG's request rewriting (the LLM execution intercept's work): a 20-message
+    # request with 10 tools once the stable prefix is known; see benchmarks/acg_rewrite.py.
+    acg_rewrite.measure("anthropic", calls, anthropic=True)
+    acg_rewrite.measure("openai", calls, anthropic=False)
 
 
 if __name__ == "__main__":

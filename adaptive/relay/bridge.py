@@ -50,6 +50,7 @@ from adaptive.relay.registrar import GlobalRegistrar, Registrar
 if TYPE_CHECKING:
     import nemo_relay
 
+    from adaptive.relay.acg import AcgRewriter
     from adaptive.relay.response_cache import Registration
     from adaptive.runtime import AdaptiveRuntime
 
@@ -123,6 +124,8 @@ class RelayBridge:
         self._path_scope_types = (self.relay.ScopeType.Agent, self.relay.ScopeType.Function)
         self._registrar: Registrar | None = None
         self._cache_registration: Registration | None = None
+        self.acg: AcgRewriter | None = None
+        """The prompt-cache rewriter when ``acg.provider`` edits requests (its counters)."""
 
     @classmethod
     async def attach(cls, runtime: AdaptiveRuntime, *, name: str = DEFAULT_NAME) -> RelayBridge:
@@ -175,19 +178,35 @@ class RelayBridge:
             self._register_response_cache(registrar)
 
     def _register_acg(self, registrar: Registrar) -> None:
-        """ACG prompt-cache rewriting: where its LLM intercepts go (not built here yet).
+        """ACG prompt-cache rewriting, where NeMo Relay puts it (``adaptive.relay.acg``).
 
-        NeMo Relay registers them when ``acg`` is configured and there is a
-        state backend (``config.acg is not None and config.state is not
-        None``): an LLM execution intercept and an LLM stream execution
-        intercept at ``acg.priority`` (50; lower runs first, so before the
-        response cache at 150) that rewrite each request for ``acg.provider``
-        from the learned stability (``self.runtime.hot_cache.acg_profiles`` /
-        ``acg_stability``). The integrator registers them here, through
-        ``registrar.llm_execution(f"{self.name}_acg_llm_execution", ...)`` and
-        ``registrar.llm_stream_execution(f"{self.name}_acg_llm_stream_execution",
-        ...)``, so the bridge and the plugin-host component both get them.
+        Registered, as NeMo Relay does, when ``acg`` is configured and there
+        is a state backend; ``passthrough`` observes only and registers nothing.
         """
+        from adaptive.relay.acg import register_acg
+
+        config = self.runtime.config
+        if config.acg is None or config.state is None:
+            return
+        self.acg = register_acg(
+            registrar,
+            name=self.name,
+            priority=config.acg.priority,
+            provider=config.acg.provider,
+            hot_cache=self.runtime.hot_cache,
+            agent_of=self._acg_agent,
+            relay=self.relay,
+        )
+
+    def _acg_agent(self) -> str:
+        """The agent a request's learned prefix is stored under: the configured one, else the
+        outermost agent scope's name (each run's agent when none is configured)."""
+        configured = self.runtime.config.agent_id
+        if configured is not None:
+            return configured
+        top = self._top_scope()
+        _, agents, _ = self._scope_path(top)
+        return agents[0] if agents else str(top.name)
 
     def _register_response_cache(self, registrar: Registrar) -> None:
         """NeMo Relay's ``response_cache`` section, with our knobs (``response_cache_options``)."""

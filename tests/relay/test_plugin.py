@@ -108,7 +108,9 @@ async def test_a_nemo_relay_plugins_toml_activates_ours_with_only_kind_changed(
     async with nemo_relay.plugin.activate({}, ours) as activation:
         assert activation.report["config"]["diagnostics"] == []
         assert sorted(component().registrar.registered) == [  # type: ignore[union-attr]
+            ("llm_execution", "adaptive_acg_llm_execution"),  # acg.provider = "anthropic"
             ("llm_request", "adaptive"),
+            ("llm_stream_execution", "adaptive_acg_llm_stream_execution"),
             ("subscriber", "adaptive"),
             ("tool_execution", "adaptive"),
         ]

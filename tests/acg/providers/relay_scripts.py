@@ -13,12 +13,14 @@ process keeps NeMo Relay's global registrations out of the test process):
     ATOF LLM end event NeMo Relay emits for each call (the provider returns
     ``response``, decoded by the surface's built-in codec).
 
-``agent --provider P --redis-url URL --key-prefix K``
+``agent --provider P --redis-url URL --key-prefix K [--ours]``
     NeMo Relay's native adaptive component (``acg.provider = P``, Redis
     backend) runs a scripted agent. Before each run it reads one line from
     stdin (a JSON list of requests, ``{"surface", "request"}``; an empty line
     ends), runs them as one agent run, waits until NeMo Relay has learned
     from it, and prints one JSON line: the bodies the provider callable got.
+    With ``--ours`` the same agent runs under our runtime instead, attached
+    with ``RelayBridge`` and configured the same way.
 """
 
 from __future__ import annotations
@@ -138,7 +140,32 @@ def native_runtime(provider: str, redis_url: str, key_prefix: str) -> Any:
     return adaptive.AdaptiveRuntime(config.to_dict())
 
 
+async def our_agent(args: argparse.Namespace) -> None:
+    from adaptive import AdaptiveConfig, AdaptiveRuntime, RelayBridge
+
+    config = AdaptiveConfig.model_validate(
+        {
+            "agent_id": AGENT,
+            "telemetry": {"learners": ["acg"]},
+            "acg": {"provider": args.provider},
+        }
+    ).with_backend_url(f"{args.redis_url}?key_prefix={args.key_prefix}")
+    async with AdaptiveRuntime(config) as runtime, await RelayBridge.attach(runtime):
+        while line := (await asyncio.to_thread(sys.stdin.readline)).strip():
+            bodies: list[Any] = []
+            with nemo_relay.scope.scope(AGENT, nemo_relay.ScopeType.Agent):
+                for item in json.loads(line):
+                    await call(item, bodies)
+            await runtime.wait_for_idle()
+            report = {"diagnostics": []}
+            sys.stdout.write(json.dumps({"bodies": bodies, "report": report}) + "\n")
+            sys.stdout.flush()
+
+
 async def agent(args: argparse.Namespace) -> None:
+    if args.ours:
+        await our_agent(args)
+        return
     runtime = native_runtime(args.provider, args.redis_url, args.key_prefix)
     await runtime.register()
     try:
@@ -161,6 +188,7 @@ def main() -> None:
     parser.add_argument("--provider", default="passthrough")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--key-prefix", default="nemo_relay:")
+    parser.add_argument("--ours", action="store_true", help="our runtime, not NeMo Relay's")
     args = parser.parse_args()
     if args.command == "decode":
         json.dump(asyncio.run(decode(json.load(sys.stdin))), sys.stdout)

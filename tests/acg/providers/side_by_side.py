@@ -30,9 +30,12 @@ def split_redis_url(url: str) -> tuple[str, str]:
 
 
 class NativeAgent:
-    """NeMo Relay 0.10.4 with its native adaptive component, one agent run per call."""
+    """NeMo Relay 0.10.4 with its native adaptive component, one agent run per call.
 
-    def __init__(self, provider: str, redis_url: str) -> None:
+    ``ours``: the same agent under our runtime (``RelayBridge``) instead.
+    """
+
+    def __init__(self, provider: str, redis_url: str, *, ours: bool = False) -> None:
         server, prefix = split_redis_url(redis_url)
         self.command = [
             sys.executable,
@@ -45,6 +48,7 @@ class NativeAgent:
             server,
             "--key-prefix",
             prefix,
+            *(["--ours"] if ours else []),
         ]
         self.process: subprocess.Popen[str] | None = None
 

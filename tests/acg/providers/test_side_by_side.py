@@ -303,3 +303,43 @@ async def test_contracts_inline_system_and_native_parts_match_nemo_relay(
     """Structured-output blocks, system/developer messages, native parts and items."""
     seen = await run_side_by_side(provider, redis_url, backend, runs)
     assert len(changed(seen)) >= 2
+
+
+async def agents_side_by_side(
+    provider_name: str, native_url: str, our_url: str, runs: list[Run]
+) -> list[dict[str, Any]]:
+    """The same scripted agent under NeMo Relay's component and under ours (the bridge),
+    each learning into its own prefix: the bodies their provider callables got, run by run."""
+    bodies: list[dict[str, Any]] = []
+    with (
+        NativeAgent(provider_name, native_url) as native,
+        NativeAgent(provider_name, our_url, ours=True) as ours,
+    ):
+        for surface, requests in runs:
+            theirs, mine = native.run(surface, requests), ours.run(surface, requests)
+            for request, relay, our_body in zip(requests, theirs, mine, strict=True):
+                assert json.dumps(our_body, sort_keys=True) == json.dumps(relay), request
+            bodies += theirs
+    return bodies
+
+
+@pytest.mark.parametrize(
+    ("provider_name", "runs"),
+    [("anthropic", anthropic_runs), ("openai", openai_runs)],
+)
+async def test_our_runtime_sends_the_bodies_nemo_relay_sends(
+    provider_name: str, runs: Any, redis_url: str
+) -> None:
+    """Issue 12's acceptance: same agent, same config, same requests reach the provider."""
+    server, prefix = redis_url.split("?key_prefix=")
+    scripted = runs()
+    bodies = await agents_side_by_side(
+        provider_name, redis_url, f"{server}?key_prefix={prefix}ours:", scripted
+    )
+    sent = [bare for _, batch in scripted for bare in batch]
+    rewritten = [
+        body
+        for bare, body in zip(sent, bodies, strict=True)
+        if json.dumps(body) != json.dumps(bare, sort_keys=True)
+    ]
+    assert len(rewritten) > 10  # the comparison covers rewritten bodies, not only bare ones
