@@ -37,7 +37,13 @@ from adaptive.cache.savings import (
     reported_cost,
     usage_tokens,
 )
-from adaptive.cache.stores import CacheStore, CacheStoreError, RedisCacheStore, open_store
+from adaptive.cache.stores import (
+    CacheStore,
+    CacheStoreError,
+    MemoryCacheStore,
+    RedisCacheStore,
+    open_store,
+)
 from adaptive.cache.streams import ChatStreamAssembler, replay_chunks
 
 DecisionListener = Callable[[CacheDecision], None]
@@ -57,6 +63,10 @@ class _Lookup:
     failed: bool = False
 
 
+_ABSENT = _Lookup(None)
+_FAILED = _Lookup(None, failed=True)
+
+
 class _Leader:
     """An in-process flight: waiters await ``done``; ``value`` is ``None`` if the call failed."""
 
@@ -68,6 +78,12 @@ class _Leader:
 
 
 class ResponseCache:
+    """The response cache of one configuration.
+
+    The configuration is read once, here (the keyer always did): what every
+    call needs -- TTL, bypass rate, backend name -- is kept ready on the instance.
+    """
+
     def __init__(
         self,
         config: ResponseCacheConfig,
@@ -83,7 +99,12 @@ class ResponseCache:
         self._sampler = policy.BypassSampler(self.options.bypass_seed)
         self._flights: dict[str, _Leader] = {}
         self._last_stored: dict[str, CacheEntry] = {}
-        self._listeners: list[DecisionListener] = [self.savings.record]
+        self._listeners: tuple[DecisionListener, ...] = (self.savings.record,)
+        self._ttl_ms = self.config.ttl_ms
+        self._bypass_rate = self.config.bypass_rate
+        self._backend = self.store.kind
+        # exactly ours: a subclass may wrap ``get``, so it is awaited like any other store
+        self._memory = self.store if type(self.store) is MemoryCacheStore else None
 
     @property
     def tools(self) -> ToolCacheConfig | None:
@@ -91,11 +112,14 @@ class ResponseCache:
         return tools if tools is not None and tools.enabled else None
 
     def add_listener(self, listener: DecisionListener) -> None:
-        self._listeners.append(listener)
+        self._listeners = (*self._listeners, listener)
 
     def remove_listener(self, listener: DecisionListener) -> None:
-        if listener in self._listeners:
-            self._listeners.remove(listener)
+        """Removes ``listener`` (its first registration), if it is registered."""
+        listeners = list(self._listeners)
+        if listener in listeners:
+            listeners.remove(listener)
+            self._listeners = tuple(listeners)
 
     async def close(self) -> None:
         await self.store.close()
@@ -121,9 +145,9 @@ class ResponseCache:
         if isinstance(key, Bypass):
             self._decide(CacheStatus.BYPASS, "llm", name, reason=key.reason)
             return await call()
-        if self._sampler.sampled(self.config.bypass_rate):
+        if self._bypass_rate and self._sampler.sampled(self._bypass_rate):
             self._decide(CacheStatus.BYPASS, "llm", name, reason="sampled", key_hash=key)
-            return await self._run_and_store(key, call, provider, name, self.config.ttl_ms)
+            return await self._run_and_store(key, call, provider, name, self._ttl_ms)
         found = await self._lookup(key)
         if found.entry is not None:
             self._hit_llm(key, name, found.entry)
@@ -132,8 +156,8 @@ class ResponseCache:
             self._decide(CacheStatus.MISS, "llm", name, reason="store_error", key_hash=key)
             return await call()
         return await self._single_flight(
-            key, "llm", name, self.config.ttl_ms,
-            lambda: self._run_and_store(key, call, provider, name, self.config.ttl_ms),
+            key, "llm", name, self._ttl_ms,
+            lambda: self._run_and_store(key, call, provider, name, self._ttl_ms),
             lambda entry: entry.response,
         )  # fmt: skip
 
@@ -144,14 +168,16 @@ class ResponseCache:
         return outcome
 
     def _hit_llm(self, key: str, name: str, entry: CacheEntry, *, coalesced: bool = False) -> None:
-        if entry.saved is None:
-            entry.saved = (usage_tokens(entry.response), reported_cost(entry.response))
-        self._decide(
-            CacheStatus.HIT, "llm", name, key_hash=key,
-            age_ms=max(0, now_ms() - entry.created_unix_ms), ttl_ms=self.config.ttl_ms,
-            saved_tokens=entry.saved[0], saved_cost_usd=entry.saved[1],
-            saved_latency_ms=entry.latency_ms, coalesced=coalesced,
+        """Every hit's decision: built directly, without ``_decide``'s keyword packing."""
+        saved = entry.saved
+        if saved is None:
+            saved = entry.saved = (usage_tokens(entry.response), reported_cost(entry.response))
+        decision = CacheDecision(
+            CacheStatus.HIT, "llm", self._backend, name, key_hash=key, ttl_ms=self._ttl_ms,
+            age_ms=max(0, now_ms() - entry.created_unix_ms), saved_tokens=saved[0],
+            saved_cost_usd=saved[1], saved_latency_ms=entry.latency_ms, coalesced=coalesced,
         )  # fmt: skip
+        self._emit(decision)
 
     async def _run_and_store(
         self,
@@ -190,7 +216,7 @@ class ResponseCache:
         if isinstance(key, Bypass):
             self._decide(CacheStatus.BYPASS, "llm", name, reason=key.reason)
             return await call()
-        if self._sampler.sampled(self.config.bypass_rate):
+        if self._bypass_rate and self._sampler.sampled(self._bypass_rate):
             self._decide(CacheStatus.BYPASS, "llm", name, reason="sampled", key_hash=key)
             return self._tee(key, await call(), provider, name)
         found = await self._lookup(key)
@@ -204,7 +230,7 @@ class ResponseCache:
         if found.failed:
             self._decide(CacheStatus.MISS, "llm", name, reason="store_error", key_hash=key)
             return await call()
-        self._decide(CacheStatus.MISS, "llm", name, key_hash=key, ttl_ms=self.config.ttl_ms)
+        self._decide(CacheStatus.MISS, "llm", name, key_hash=key, ttl_ms=self._ttl_ms)
         return self._tee(key, await call(), provider, name)
 
     async def _tee(
@@ -219,7 +245,7 @@ class ResponseCache:
         aggregate = assembler.aggregate() if assembler.complete else None
         if aggregate is not None:
             entry = CacheEntry.fresh(
-                aggregate, key_hash=key, ttl_ms=self.config.ttl_ms, model_name=name,
+                aggregate, key_hash=key, ttl_ms=self._ttl_ms, model_name=name,
                 provider_name=provider, chunks=assembler.chunks,
                 latency_ms=(time.perf_counter() - started) * 1000,
             )  # fmt: skip
@@ -414,14 +440,18 @@ class ResponseCache:
     # -- store access, fail open -------------------------------------------------------
 
     async def _lookup(self, key: str) -> _Lookup:
+        if self._memory is not None:  # in-process: no I/O, no failure, nothing to await
+            entry = self._memory.lookup(key)
+            return _ABSENT if entry is None else _Lookup(entry)
         try:
-            return _Lookup(await self.store.get(key))
+            entry = await self.store.get(key)
         except EntryDecodeError as error:
             self.savings.failed("undecodable_entry", error)
-            return _Lookup(None)
+            return _ABSENT
         except CacheStoreError as error:
             self.savings.failed("store_unavailable", error)
-            return _Lookup(None, failed=True)
+            return _FAILED
+        return _ABSENT if entry is None else _Lookup(entry)
 
     async def _store(self, key: str, entry: CacheEntry) -> None:
         try:
@@ -443,8 +473,10 @@ class ResponseCache:
     # -- decisions ---------------------------------------------------------------------
 
     def _decide(self, status: CacheStatus, surface: str, name: str, **fields: Any) -> None:
-        decision = CacheDecision(status, surface, self.store.kind, name, **fields)
-        for listener in list(self._listeners):
+        self._emit(CacheDecision(status, surface, self._backend, name, **fields))
+
+    def _emit(self, decision: CacheDecision) -> None:
+        for listener in self._listeners:  # a tuple: listeners may (de)register meanwhile
             listener(decision)
 
 

@@ -110,7 +110,10 @@ class CacheSavings:
 
     def record(self, decision: CacheDecision) -> None:
         key = (decision.surface, decision.name)
-        self.totals.setdefault(key, SavingsTotals()).add(decision)
+        totals = self.totals.get(key)
+        if totals is None:  # not ``setdefault``: that would build a SavingsTotals every call
+            totals = self.totals[key] = SavingsTotals()
+        totals.add(decision)
 
     def failed(self, cause: str, detail: object) -> None:
         """Count a fail-open cause; the first of each cause is logged, the rest only counted."""

@@ -77,6 +77,10 @@ class MemoryCacheStore:
         return len(self._entries)
 
     async def get(self, key: str) -> CacheEntry | None:
+        return self.lookup(key)
+
+    def lookup(self, key: str) -> CacheEntry | None:
+        """``get`` without the coroutine: the facade's hit path calls this directly."""
         found = self._entries.get(key)
         if found is None:
             return None
@@ -114,9 +118,12 @@ class RedisCacheStore:
     shared = True
 
     def __init__(self, client: Redis, key_prefix: str, options: CacheOptions) -> None:
+        from redis.exceptions import RedisError
+
         self._client = client
         self.key_prefix = key_prefix
         self._options = options
+        self._failures = (RedisError, OSError, TimeoutError)  # imported once, not per command
 
     @classmethod
     def from_url(cls, url: str, key_prefix: str, options: CacheOptions) -> RedisCacheStore:
@@ -168,11 +175,9 @@ class RedisCacheStore:
         await self._client.aclose()
 
     async def _command(self, *arguments: Any) -> Any:
-        from redis.exceptions import RedisError
-
         try:
             return await self._client.execute_command(*arguments)  # type: ignore[no-untyped-call]
-        except (RedisError, OSError, TimeoutError) as error:
+        except self._failures as error:
             raise CacheStoreError(f"redis {arguments[0]}: {error}") from error
 
 
