@@ -17,6 +17,7 @@ from typing import Any
 import rfc8785
 
 from adaptive.acg.errors import CanonicalizationError
+from adaptive.acg.fast_canonical import fast_dumps
 
 # Rust's ``char::is_whitespace`` (the Unicode White_Space property). Python's
 # ``str.isspace`` also accepts U+001C..U+001F, which Rust keeps as content.
@@ -88,7 +89,8 @@ class _CanonicalMemo:
         key = _dump_key(value)
         text = self._texts.get(key)
         if text is None:
-            text = self.compose(value)
+            fast = fast_dumps(value)
+            text = fast.decode("utf-8") if fast is not None else self.compose(value)
             if len(key) <= self.max_key_chars:
                 if len(self._texts) >= self.max_entries:
                     self._texts.clear()

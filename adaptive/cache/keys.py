@@ -30,7 +30,7 @@ from typing import Any, TypeGuard
 
 import rfc8785
 
-from adaptive.cache import canonical
+from adaptive.acg import fast_canonical as canonical
 from adaptive.cache.config import KeyStrategy, ResponseCacheConfig
 from adaptive.storage.lru import LruCache
 

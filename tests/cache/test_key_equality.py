@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from adaptive.cache import ResponseCacheConfig
 from adaptive.cache.keys import Bypass, LlmKeyer, tool_key
+from tests.acg.test_fast_canonical import TRICKY_CHARACTERS, json_values, texts
 from tests.cache import reference_keys
-from tests.cache.test_canonical import TRICKY_CHARACTERS, json_values, texts
 
 NUMBERS = [0, 0.0, -0.0, False, 1, 1.0, True, 0.5, 5e-05, 2**53 - 1, 2**53, 2**60, 2.0**53, -1]
 characters = st.one_of(st.characters(), st.sampled_from(TRICKY_CHARACTERS))

@@ -17,7 +17,7 @@ from typing import Any
 from adaptive.acg.providers import codec_anthropic, codec_openai_chat, codec_openai_responses
 from adaptive.acg.providers import codec_fields as f
 from adaptive.acg.providers.codec_fields import JsonObject, RequestDecodeError
-from adaptive.acg.providers.memo import BoundedMemo, SnapshotMemo, json_key
+from adaptive.acg.providers.memo import BoundedMemo, SnapshotMemo, content_key
 from adaptive.acg.providers.request_view import (
     DecodedMessage,
     DecodedRequest,
@@ -109,7 +109,9 @@ class RequestDecoder:
         self._texts = {surface: BoundedMemo[_TextKey, DecodedMessage]() for surface in _CODECS}
         self._messages = {surface: SnapshotMemo[DecodedMessage]() for surface in _CODECS}
         self._tools = {surface: SnapshotMemo[DecodedTools]() for surface in _CODECS}
-        self._tools_by_json = {surface: BoundedMemo[str, DecodedTools](256) for surface in _CODECS}
+        self._tools_by_content = {
+            surface: BoundedMemo[bytes | str, DecodedTools](256) for surface in _CODECS
+        }
 
     def decode(self, body: Mapping[str, Any]) -> DecodedRequest:
         """Raises ``RequestDecodeError`` when NeMo Relay would not rewrite the shape at all."""
@@ -156,9 +158,9 @@ class RequestDecoder:
         decoded = memo.get(raw)
         if decoded is not None:
             return decoded
-        by_json = self._tools_by_json[surface]
-        key = json_key(raw)
-        decoded = by_json.get(key)
+        by_content = self._tools_by_content[surface]
+        key = content_key(raw)
+        decoded = by_content.get(key)
         if decoded is None:
-            decoded = by_json.put(key, DecodedTools(_CODECS[surface].tools(raw)))
+            decoded = by_content.put(key, DecodedTools(_CODECS[surface].tools(raw)))
         return memo.put(raw, decoded)

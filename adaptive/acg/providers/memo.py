@@ -19,9 +19,26 @@ K = TypeVar("K")
 
 _DEFAULT_ENTRIES = 4096
 
-json_key = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
-"""A content key for a JSON value: equal only for the same JSON text (``1``, ``1.0`` and
-``true`` stay apart; another key order is another key, which only costs a miss)."""
+_json_text = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), check_circular=False
+).encode
+
+
+def content_key(value: Any) -> bytes | str:
+    """A content key for a JSON value, equal only for equal values of equal types.
+
+    ``marshal`` format 2 (about four times faster than a JSON dump: a request
+    arriving through NeMo Relay is a new object every time, so its tool list
+    is found by content) writes ``True``, ``1`` and ``1.0`` apart and has no
+    back-references, so its bytes depend on the value alone; another key
+    order is another key, which only costs a miss. Values marshal refuses
+    (subclasses of the builtins) fall back to their JSON text, a ``str``, which
+    never equals a ``bytes`` key.
+    """
+    try:
+        return marshal.dumps(value, 2)
+    except ValueError:
+        return _json_text(value)
 
 
 class BoundedMemo(Generic[K, V]):

@@ -1,7 +1,8 @@
 """RFC 8785 text at C speed, wherever that provably gives the ``rfc8785`` package's bytes.
 
-Cache keys hash the RFC 8785 text of a key document as the ``rfc8785`` package
-writes it; those bytes are what NeMo Relay's keys hash too, so they must never
+ACG's learning keys, prompt IR and prefix fingerprints, and the response
+cache's keys, hash the RFC 8785 text of JSON values as the ``rfc8785`` package
+writes it; those bytes are what NeMo Relay hashes too, so they must never
 change. The package is pure Python (about 220 us for a 20-message request).
 CPython's C JSON encoder -- sorted keys, compact separators, ``ensure_ascii``
 off -- writes exactly the same bytes for a value when:
@@ -10,7 +11,7 @@ off -- writes exactly the same bytes for a value when:
   ``float``, ``bool`` or ``None`` (a subclass could override what either writer
   calls: ``items``, ``__iter__``, ``encode``, ``__lt__``);
 - every integer lies strictly within +-2**53 (the package refuses the others);
-- every float is finite, within +-2**53 (``keys.unrepresentable``'s bound) and
+- every float is finite, within +-2**53 (the response cache's bound) and
   either integral -- written as the integer it equals, since RFC 8785 writes
   ``1`` and ``0`` where the C encoder writes ``1.0`` and ``-0.0`` -- or written
   by ``repr`` without an exponent: then ``repr`` is ECMAScript's shortest
@@ -29,7 +30,7 @@ and write everything else, U+007F and U+2028 included, as UTF-8.
 
 ``ready`` checks all of this in one walk and replaces integral floats by
 integers, copying only the containers on the way to one; whatever it cannot
-vouch for is left to the package. ``tests/cache/test_canonical.py`` checks
+vouch for is left to the package. ``tests/acg/test_fast_canonical.py`` checks
 byte equality with the package on arbitrary JSON.
 """
 

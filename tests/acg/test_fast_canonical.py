@@ -12,7 +12,7 @@ import rfc8785
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from adaptive.cache import canonical
+from adaptive.acg import fast_canonical as canonical
 
 TRICKY_CHARACTERS = [
     "\x00", "\x08", "\x0c", "\x1f", "\x7f", '"', "\\", "/", "\u2028", "\u2029", "\ud800",
