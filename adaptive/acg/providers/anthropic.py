@@ -22,6 +22,7 @@ does: ``"ttl": "1h"`` on every ``cache_control`` in system, messages and tools.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from adaptive.acg.prompt_ir import BlockContentType, PromptRole
@@ -47,6 +48,8 @@ _SYSTEM = PromptRole.SYSTEM.value
 
 _PlanKey = tuple[int, int, str, tuple[BlockSpec, ...]]
 _Targets = tuple[int, ...] | None
+_Mark = tuple[str, int]
+"""Where one breakpoint goes: ("tool", tool index), ("system", 0) or ("message", index)."""
 
 
 class AnthropicCacheProvider(CacheProvider):
@@ -58,24 +61,22 @@ class AnthropicCacheProvider(CacheProvider):
     def __init__(self, ttl: AnthropicTtl = "5m") -> None:
         super().__init__()
         self.ttl = ttl
-        self._targets: BoundedMemo[_PlanKey, tuple[StabilityAnalysisResult, _Targets]] = (
-            BoundedMemo()
-        )
+        self._plans: BoundedMemo[_PlanKey, _Plan] = BoundedMemo()
 
     def edit(self, context: RewriteContext) -> JsonObject | None:
         model = context.request.model
         family = None if model is None else anthropic_model_family(model)
         if model is None or family is None:
             return None
-        targets = self.breakpoint_targets(context, family)
-        if targets is None:
+        plan = self._plan(context, family)
+        if plan.targets is None:
             return None
         editor = BodyEditor(context.body)
         tools = self.relay_tools.of(context.request.tools, context.body.get("tools"))
         if tools is not None:
-            editor.replace("tools", tools)
-        for index in targets:
-            _inject(editor, context.blocks, index)
+            editor.replace("tools", tools, owned=True)
+        for kind, index in plan.marks:
+            _mark(editor, kind, index)
         if self.ttl == "1h":
             _apply_one_hour_ttl(editor)
         return editor.body
@@ -83,19 +84,33 @@ class AnthropicCacheProvider(CacheProvider):
     def breakpoint_targets(self, context: RewriteContext, family: ModelFamily) -> _Targets:
         """Prefix block indices that get a breakpoint; None when nothing is worth caching.
 
-        Memoized per learned result (replaced, never mutated, in the hot cache)
-        and prefix. An empty tuple still canonicalizes the tools, as NeMo
-        Relay's hint plan always starts with that directive.
+        An empty tuple still canonicalizes the tools, as NeMo Relay's hint
+        plan always starts with that directive.
+        """
+        return self._plan(context, family).targets
+
+    def _plan(self, context: RewriteContext, family: ModelFamily) -> _Plan:
+        """The targets and where each lands in the body, once per learned result and prefix.
+
+        A learned result is replaced in the hot cache, never mutated; the
+        entry holds it, so its id is not reused while the entry lives.
         """
         stability = context.learned.stability
         count = context.learned.observation_count
-        key = (id(stability), count, family.name, tuple(context.blocks))
-        cached = self._targets.get(key)
-        if cached is not None and cached[0] is stability:
-            return cached[1]
+        key = (id(stability), count, family.name, context.blocks)
+        cached = self._plans.get(key)
+        if cached is not None and cached.stability is stability:
+            return cached
         targets = _translate(context, family)
-        self._targets.put(key, (stability, targets))
-        return targets
+        marks = () if targets is None else tuple(_mark_of(context.blocks, i) for i in targets)
+        return self._plans.put(key, _Plan(stability, targets, marks))
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    stability: StabilityAnalysisResult
+    targets: _Targets
+    marks: tuple[_Mark, ...]
 
 
 def _translate(context: RewriteContext, family: ModelFamily) -> _Targets:
@@ -131,22 +146,35 @@ def _translator_limits(model: Any) -> tuple[int, int]:
     return family.max_cache_breakpoints, family.min_cacheable_tokens
 
 
-def _inject(editor: BodyEditor, blocks: tuple[BlockSpec, ...], index: int) -> None:
+def _mark_of(blocks: tuple[BlockSpec, ...], index: int) -> _Mark:
+    """Where NeMo Relay puts the breakpoint of prefix block ``index``.
+
+    A tool block marks the n-th tool; a system block, the system prompt; any
+    other block the message found by counting the blocks that are neither.
+    """
     spec = blocks[index]
     if spec.content_type == _TOOL_SCHEMA:
         tool_index = sum(1 for block in blocks[: index + 1] if block.content_type == _TOOL_SCHEMA)
-        tool = editor.own_item("tools", tool_index - 1)
+        return ("tool", tool_index - 1)
+    if spec.role == _SYSTEM:
+        return ("system", 0)
+    counted = sum(
+        1
+        for block in blocks[: index + 1]
+        if block.content_type != _TOOL_SCHEMA and block.role != _SYSTEM
+    )
+    return ("message", max(counted - 1, 0))
+
+
+def _mark(editor: BodyEditor, kind: str, index: int) -> None:
+    if kind == "tool":
+        tool = editor.own_item("tools", index)
         if tool is not None:
             tool["cache_control"] = dict(EPHEMERAL)
-    elif spec.role == _SYSTEM:
+    elif kind == "system":
         _inject_system(editor)
     else:
-        counted = sum(
-            1
-            for block in blocks[: index + 1]
-            if block.content_type != _TOOL_SCHEMA and block.role != _SYSTEM
-        )
-        _inject_message(editor, max(counted - 1, 0))
+        _inject_message(editor, index)
 
 
 def _text_block(text: str) -> JsonObject:

@@ -11,7 +11,6 @@ and hands the survivors to the provider's ``edit``.
 
 from __future__ import annotations
 
-import marshal
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -78,8 +77,13 @@ class BodyEditor:
         self.body: JsonObject = dict(body)
         self._copied: set[tuple[str, int]] = set()
 
-    def replace(self, key: str, value: Any) -> None:
+    def replace(self, key: str, value: Any, *, owned: bool = False) -> None:
+        """Set a member; ``owned``: a new list of ours, edited in place from now on."""
         self.body[key] = value
+        if self._copied:
+            self._copied = {mark for mark in self._copied if mark[0] != key}
+        if owned:
+            self._copied.add((key, -1))
 
     def own_list(self, key: str) -> list[Any] | None:
         """The body's list under ``key``, copied on first use; None when not an array."""
@@ -169,9 +173,10 @@ class CacheProvider(ABC):
 class RelayTools:
     """Raw tool schemas after NeMo Relay's canonicalize-and-reparse, computed once each.
 
-    The tool objects are shared between results. A private snapshot is
-    compared before each reuse, so a caller that edits a result's tool in
-    place costs a rebuild, never a wrong body.
+    The tool objects are shared between results. A private copy of their
+    containers (sharing the immutable strings, so that comparing is mostly
+    identity checks) is compared before each reuse, so a caller that edits a
+    result's tool in place costs a rebuild, never a wrong body.
     """
 
     def __init__(self) -> None:
@@ -198,4 +203,9 @@ class RelayTools:
 
 
 def _snapshot(value: Any) -> Any:
-    return marshal.loads(marshal.dumps(value))
+    """Copies of the containers of a reparsed JSON value, sharing its scalars."""
+    if type(value) is dict:
+        return {name: _snapshot(item) for name, item in value.items()}
+    if type(value) is list:
+        return [_snapshot(item) for item in value]
+    return value

@@ -11,6 +11,7 @@ which case NeMo Relay places no breakpoint.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from types import MappingProxyType
 
 
@@ -48,8 +49,12 @@ _FAMILIES = (
 ANTHROPIC_MODEL_FAMILIES = MappingProxyType({family.name: family for family in _FAMILIES})
 
 
+@lru_cache(maxsize=1024)
 def anthropic_model_family(model: str) -> ModelFamily | None:
-    """The family NeMo Relay resolves for a model name (exact, else longest prefix)."""
+    """The family NeMo Relay resolves for a model name (exact, else longest prefix).
+
+    Resolved once per name: every rewrite asks, and the prefix scan is not free.
+    """
     family = ANTHROPIC_MODEL_FAMILIES.get(model)
     if family is not None:
         return family

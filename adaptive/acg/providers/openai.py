@@ -26,6 +26,7 @@ from adaptive.acg.providers.base import (
     RewriteContext,
 )
 from adaptive.acg.providers.codec_fields import JsonObject
+from adaptive.acg.providers.memo import BoundedMemo
 from adaptive.acg.providers.prefix import BlockSpec
 from adaptive.acg.providers.relay_json import canonical_reparse
 from adaptive.acg.providers.request_view import RequestSurface
@@ -42,21 +43,30 @@ class OpenAICacheProvider(CacheProvider):
         {RequestSurface.OPENAI_CHAT, RequestSurface.OPENAI_RESPONSES}
     )
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._indices: BoundedMemo[tuple[tuple[BlockSpec, ...], int, bool], range] = BoundedMemo()
+
     def edit(self, context: RewriteContext) -> JsonObject | None:
         editor = BodyEditor(context.body)
         tools = self.relay_tools.of(context.request.tools, context.body.get("tools"))
         if tools is not None:
-            editor.replace("tools", tools)
-        if context.request.surface is RequestSurface.OPENAI_CHAT:
-            indices = _message_indices(context, include_system=True)
-            _canonicalize_messages(editor, "messages", indices)
-        else:
-            indices = _message_indices(context, include_system=False)
-            _canonicalize_messages(editor, "input", indices)
+            editor.replace("tools", tools, owned=True)
+        chat = context.request.surface is RequestSurface.OPENAI_CHAT
+        indices = self._message_indices(context, include_system=chat)
+        _canonicalize_messages(editor, "messages" if chat else "input", indices)
         return editor.body
 
+    def _message_indices(self, context: RewriteContext, *, include_system: bool) -> range:
+        """``_message_indices``, once per prefix (its specs are compared by identity)."""
+        key = (context.blocks, context.prefix_length, include_system)
+        indices = self._indices.get(key)
+        if indices is None:
+            indices = self._indices.put(key, _message_indices(context, include_system))
+        return indices
 
-def _message_indices(context: RewriteContext, *, include_system: bool) -> range:
+
+def _message_indices(context: RewriteContext, include_system: bool) -> range:
     """Raw message positions NeMo Relay touches for the stable prefix.
 
     It maps the n-th counted prefix block to message n-1 (counting blocks,

@@ -16,14 +16,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
 from adaptive.acg import annotated_request as ar
 from adaptive.acg.canonical import canonical_json, normalize_whitespace, sha256_hex
 from adaptive.acg.profile import derive_learning_key
 from adaptive.acg.prompt_ir import BlockContentType, PromptRole, ProvenanceLabel
-from adaptive.acg.providers.memo import BoundedMemo
+from adaptive.acg.providers.memo import BoundedMemo, exact_key
 from adaptive.acg.providers.request_view import (
     SCAFFOLD_ROLES,
     DecodedMessage,
@@ -198,7 +197,7 @@ class PrefixBuilder:
 
     def __init__(self) -> None:
         self._spec_factory = SpecFactory()
-        self._system_digests: BoundedMemo[tuple[tuple[str, str], ...], str] = BoundedMemo()
+        self._system_digests: BoundedMemo[tuple[tuple[str, Any], ...] | bytes, str] = BoundedMemo()
         self._fingerprints: BoundedMemo[tuple[tuple[BlockSpec, ...], str], str] = BoundedMemo()
         self._prefix_digests: BoundedMemo[tuple[BlockSpec, ...], str] = BoundedMemo()
 
@@ -221,21 +220,23 @@ class PrefixBuilder:
         return f"{key}::response_format={sha256_hex(canonical_json(contract))}"
 
     def _system_fingerprint(self, request: DecodedRequest) -> str:
-        entries: list[dict[str, Any]] = []
+        """The digest of the instructions and every system/developer message, memoized by text."""
+        sources: list[tuple[str, Any]] = []
         if request.instructions is not None:
-            entries.append({"source": "instructions", "content": request.instructions})
-        for message in request.messages:
-            if message.role in SCAFFOLD_ROLES:
-                content = message.wire["content"]
-                entries.append({"source": "message", "role": message.role, "content": content})
-        if not entries:
+            sources.append(("", request.instructions))
+        for message in request.messages.scaffold():
+            sources.append((message.role, message.wire["content"]))
+        if not sources:
             return "no-system"
-        if not all(isinstance(entry["content"], str) for entry in entries):
-            return sha256_hex(canonical_json(entries))
-        memo_key = tuple((entry.get("role", ""), entry["content"]) for entry in entries)
+        memo_key: tuple[tuple[str, Any], ...] | bytes | None = tuple(sources)
+        if not all(isinstance(content, str) for _, content in sources):
+            memo_key = exact_key(sources)  # content blocks: by their marshal bytes
+        if memo_key is None:
+            return sha256_hex(canonical_json(_system_entries(sources)))
         digest = self._system_digests.get(memo_key)
         if digest is None:
-            digest = self._system_digests.put(memo_key, sha256_hex(canonical_json(entries)))
+            digest = sha256_hex(canonical_json(_system_entries(sources)))
+            self._system_digests.put(memo_key, digest)
         return digest
 
     @staticmethod
@@ -249,27 +250,42 @@ class PrefixBuilder:
         return derive_learning_key(agent_id, reduced)
 
     def prefix(self, request: DecodedRequest, limit: int) -> tuple[BlockSpec, ...]:
-        """The first ``limit`` IR blocks (fewer when the request has fewer); block i is at i."""
-        return tuple(islice(self._specs(request), limit))
+        """The first ``limit`` IR blocks (fewer when the request has fewer); block i is at i.
 
-    def _specs(self, request: DecodedRequest) -> Iterator[BlockSpec]:
-        """IR order: instructions, leading system messages, tools and contract, the rest."""
+        IR order: instructions, leading system messages, tools and contract,
+        the rest. Messages past the blocks asked for are not even decoded.
+        """
+        if limit <= 0:
+            return ()
         specs = self._spec_factory
+        blocks: list[BlockSpec] = []
         if request.instructions is not None:
             system = ProvenanceLabel.SYSTEM.value
-            yield specs.text(_SYSTEM, request.instructions, system, "instructions")
-        scaffold_done = False
-        for message in request.messages:
-            if not scaffold_done and message.role not in SCAFFOLD_ROLES:
-                yield from self._scaffold_specs(request)
-                scaffold_done = True
-            yield from specs.message_specs(message)
-        if not scaffold_done:
-            yield from self._scaffold_specs(request)
+            blocks.append(specs.text(_SYSTEM, request.instructions, system, "instructions"))
+        messages = request.messages
+        count, position = len(messages), 0
+        turn = None  # the first message after the leading system ones, once read
+        while position < count and len(blocks) < limit:
+            turn = messages.at(position)
+            if turn.role not in SCAFFOLD_ROLES:
+                break
+            blocks += specs.message_specs(turn)
+            turn = None
+            position += 1
+        if len(blocks) < limit:
+            blocks += self._scaffold_specs(request)
+        while position < count and len(blocks) < limit:
+            message = turn if turn is not None else messages.at(position)
+            turn = None
+            blocks += specs.message_specs(message)
+            position += 1
+        return tuple(blocks[:limit])
 
-    def _scaffold_specs(self, request: DecodedRequest) -> Iterator[BlockSpec]:
+    def _scaffold_specs(self, request: DecodedRequest) -> tuple[BlockSpec, ...]:
+        """The tools' blocks, then the response-format contract's."""
         system = ProvenanceLabel.SYSTEM.value
         tools = request.tools
+        tool_specs: tuple[BlockSpec, ...] = ()
         if tools is not None:
             if tools.specs is None:
                 tools_fingerprint(tools)
@@ -277,13 +293,14 @@ class PrefixBuilder:
                     self._spec_factory.block(_SYSTEM, TOOL_SCHEMA, system, text, name)
                     for text, name in zip(tools.canonical, tools.names, strict=True)
                 )
-            yield from tools.specs
+            tool_specs = tools.specs
         contract = request.response_format
-        if contract is not None:
-            text = canonical_json(contract)
-            yield self._spec_factory.block(
-                _SYSTEM, STRUCTURED_OUTPUT, system, text, "structured-output"
-            )
+        if contract is None:
+            return tool_specs
+        text = canonical_json(contract)
+        suffix = "structured-output"
+        spec = self._spec_factory.block(_SYSTEM, STRUCTURED_OUTPUT, system, text, suffix)
+        return (*tool_specs, spec)
 
     def fingerprint(
         self,
@@ -307,6 +324,16 @@ class PrefixBuilder:
             return self._fingerprints.put(memo_key, bound)
         request_digest = sha256_hex(canonical_json(request.annotated(), unique_levels=2))
         return bind_prefix_fingerprint(learning_key, prefix, request_digest)
+
+
+def _system_entries(sources: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+    """NeMo Relay's system-fingerprint entries; role "" stands for the instructions."""
+    return [
+        {"source": "message", "role": role, "content": content}
+        if role
+        else {"source": "instructions", "content": content}
+        for role, content in sources
+    ]
 
 
 def prefix_fingerprint(blocks: Sequence[BlockSpec]) -> str:

@@ -11,9 +11,10 @@ digest of the whole request is needed.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from adaptive.acg.providers.codec_fields import JsonObject
 
@@ -42,6 +43,65 @@ class DecodedMessage:
     specs: tuple[BlockSpec, ...] | None = None
 
 
+TextMessage = Callable[[str, str], DecodedMessage]
+"""The decoded form of a plain ``{"role", "content": str}`` message (role, content)."""
+
+
+class DecodedMessages(Sequence[DecodedMessage]):
+    """A request's messages, the plain text turns decoded only when read.
+
+    A conversation is mostly plain user and assistant text turns, and a
+    rewrite usually reads none of them: the learned prefix ends in the
+    scaffold (system, tools), and the system fingerprint reads only system
+    and developer messages. The decoder checks every message (a message NeMo
+    Relay's codec refuses still leaves the request alone) but decodes up
+    front only those that are not plain turns; ``scaffold`` lists those with
+    a scaffold role without touching the rest. Plain turns are read from the
+    raw body when asked for, so a view is valid while that body is unchanged
+    (the rewrite of one request).
+    """
+
+    __slots__ = ("_decoded", "_raw", "_text")
+
+    def __init__(
+        self, raw: Sequence[Any], decoded: dict[int, DecodedMessage], text: TextMessage
+    ) -> None:
+        self._raw = raw
+        self._decoded = decoded
+        """Every message that is not a plain text turn, by position."""
+        self._text = text
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    @overload
+    def __getitem__(self, index: int) -> DecodedMessage: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[DecodedMessage]: ...
+
+    def __getitem__(self, index: int | slice) -> DecodedMessage | list[DecodedMessage]:
+        if isinstance(index, slice):
+            return [self.at(position) for position in range(len(self._raw))[index]]
+        position = range(len(self._raw))[index]
+        return self.at(position)
+
+    def __iter__(self) -> Iterator[DecodedMessage]:
+        return (self.at(position) for position in range(len(self._raw)))
+
+    def at(self, position: int) -> DecodedMessage:
+        """The message at a position in ``0 <= position < len(self)``, decoded if need be."""
+        decoded = self._decoded.get(position)
+        if decoded is None:
+            raw = self._raw[position]
+            decoded = self._text(raw["role"], raw["content"])
+        return decoded
+
+    def scaffold(self) -> Iterator[DecodedMessage]:
+        """System and developer messages, in order (never a plain user/assistant turn)."""
+        return (message for message in self._decoded.values() if message.role in SCAFFOLD_ROLES)
+
+
 @dataclass(slots=True, eq=False)
 class DecodedTools:
     """The request's ``ToolDefinition`` list and what ACG derives from it, built once."""
@@ -63,7 +123,7 @@ class DecodedRequest:
     surface: RequestSurface
     model: str | None
     instructions: Any
-    messages: list[DecodedMessage]
+    messages: DecodedMessages
     tools: DecodedTools | None
     fields: JsonObject = field(default_factory=dict)
 

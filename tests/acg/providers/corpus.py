@@ -72,6 +72,7 @@ def anthropic_requests() -> list[dict[str, Any]]:
         {**base, "messages": [{"role": "user", "content": "q", "name": "x"}]},
         {**base, "messages": [{"role": "critic", "content": "q"}]},
         {**base, "messages": [{"role": "critic", "content": 5}]},
+        {**base, "messages": [{"role": ["user"], "content": "q"}]},
         {
             **base,
             "tools": [

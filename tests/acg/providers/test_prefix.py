@@ -88,6 +88,38 @@ def test_only_the_blocks_asked_for_are_built() -> None:
     assert len(builder.prefix(request, 99)) == 4
 
 
+def test_every_shorter_prefix_is_the_start_of_the_full_one() -> None:
+    builder = PrefixBuilder()
+    compared = 0
+    for _, request in decoded_corpus():
+        full = builder.prefix(request, 10_000)
+        for limit in range(len(full) + 2):
+            assert builder.prefix(request, limit) == full[:limit]
+            compared += 1
+    assert compared > 200
+
+
+def test_messages_read_lazily_are_the_messages_decoded_up_front() -> None:
+    raw = [
+        {"role": "user", "content": "a"},
+        {"role": "system", "content": "rules"},
+        {"role": "assistant", "content": [{"type": "text", "text": "b"}]},
+        {"content": "c", "role": "user"},
+    ]
+    request = RequestDecoder().decode({"model": "m", "messages": raw})
+    messages = request.messages
+    assert len(messages) == 4
+    assert [m.wire for m in messages] == [
+        {"role": "user", "content": "a"},
+        {"role": "system", "content": "rules"},
+        {"role": "assistant", "content": [{"type": "text", "text": "b"}]},
+        {"role": "user", "content": "c"},
+    ]
+    assert messages[-1] is messages[3]
+    assert [m.wire for m in messages[1:3]] == [m.wire for m in list(messages)[1:3]]
+    assert [m.role for m in messages.scaffold()] == ["system"]
+
+
 def test_a_prefix_longer_than_the_request_has_no_fingerprint() -> None:
     request = RequestDecoder().decode({"messages": [{"role": "user", "content": "a"}]})
     builder = PrefixBuilder()
