@@ -9,6 +9,7 @@ table is read as is), then environment variables:
 ``ADAPTIVE_BACKEND``     backend URL (``memory://``, ``sqlite:///a.db``, ...)
 ``ADAPTIVE_AGENT_ID``    agent id runs are attributed to
 ``ADAPTIVE_LEARNERS``    comma-separated learner names
+``ADAPTIVE_TRANSPORT``   transport URL (``redis+streams://...``): learn out of process
 =======================  =============================================
 """
 
@@ -159,6 +160,47 @@ class DrainConfig(_Section):
     """Stop retrying storage after an outage this long (``None``: never; ingest uses 60 s)."""
 
 
+class OverflowPolicy(StrEnum):
+    """What publishing does with a completed run when the local buffer is full."""
+
+    WAIT = "wait"
+    """Take no more events until there is room: ``emit`` waits (the bridge queues events)."""
+    DROP = "drop"
+    """Drop the run, count it, log it, and report it at close; memory stays bounded."""
+
+
+class TransportConfig(_Section):
+    """Learning out of process (ours): where completed runs are published.
+
+    ``url`` unset (the default) learns in this process. With
+    ``redis+streams://host:6379/0?stream=adaptive:runs`` (or
+    ``redis+streams+cluster://h1:7000,h2:7001/?stream={adaptive}:runs``) the
+    runtime assembles runs and publishes them; ``adaptive worker`` processes
+    learn and store them.
+    """
+
+    url: str | None = None
+    max_backlog: int = Field(100_000, ge=1)
+    """Stream entries not yet acknowledged by every consumer group before publishing
+    waits (the stream is trimmed only below what every group acknowledged)."""
+    overflow: OverflowPolicy = OverflowPolicy.WAIT
+    """When ``drain.max_buffered_runs`` runs wait to be published (Redis down, backlog full)."""
+    refresh_interval_ms: float = Field(250.0, ge=0.0)
+    """Hot-cache refreshes after workers' commit notices: at most one per interval."""
+    claim_idle_s: float = Field(30.0, gt=0.0)
+    """Workers: entries idle this long in another worker's hands (it died) are claimed."""
+    max_deliveries: int = Field(5, ge=1)
+    """Workers: an entry delivered this many times without being committed is dead-lettered."""
+
+
+class MetricsConfig(_Section):
+    """Prometheus metrics of the runtime (ours); ``runtime.metrics.registry`` always has them."""
+
+    port: int | None = Field(None, ge=0, le=65535)
+    """Serve ``/metrics`` on this port (0: any free port) while the runtime runs."""
+    host: str = "127.0.0.1"
+
+
 class AdaptiveConfig(_Section):
     """The whole configuration of an ``AdaptiveRuntime``."""
 
@@ -171,6 +213,8 @@ class AdaptiveConfig(_Section):
     acg: AcgConfig = Field(default_factory=AcgConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     drain: DrainConfig = Field(default_factory=DrainConfig)
+    transport: TransportConfig = Field(default_factory=TransportConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     sensitivity_scale: int = Field(5, ge=1)
 
     @property
@@ -181,6 +225,11 @@ class AdaptiveConfig(_Section):
         return self.model_copy(
             update={"state": StateConfig(backend=BackendSpec.from_url(url))}, deep=True
         )
+
+    def with_transport_url(self, url: str | None) -> AdaptiveConfig:
+        """A copy that publishes runs to ``url`` (``None``: learn in this process)."""
+        transport = self.transport.model_copy(update={"url": url})
+        return self.model_copy(update={"transport": transport})
 
     def unknown_fields(self) -> list[str]:
         """Dotted names of fields no section knows (typos, newer NeMo Relay fields)."""
@@ -248,6 +297,8 @@ def apply_env_overrides(config: AdaptiveConfig, env: Mapping[str, str]) -> Adapt
         config = config.model_copy(update={"agent_id": agent_id})
     if learners := env.get("ADAPTIVE_LEARNERS"):
         config = with_learners(config, learners)
+    if transport := env.get("ADAPTIVE_TRANSPORT"):
+        config = config.with_transport_url(transport)
     return config
 
 

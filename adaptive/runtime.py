@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from adaptive.config import AdaptiveConfig
-from adaptive.drain import Drain, RunAccumulator
+from adaptive.config import AdaptiveConfig, OverflowPolicy
+from adaptive.drain import Drain, RunAccumulator, RunSink
 from adaptive.events.model import Event
 from adaptive.hot_cache import HotCache
 from adaptive.intercepts.agent_hints import AgentHintsInjector
@@ -17,6 +19,11 @@ from adaptive.learners import Learner, build_learners
 from adaptive.maintenance import BackgroundMaintenanceQueue, MaintenanceSequenceKey
 from adaptive.storage.factory import create_backend
 from adaptive.storage.protocol import StorageBackend
+
+if TYPE_CHECKING:
+    from adaptive.metrics import MetricsServer, RuntimeMetrics
+    from adaptive.transport.notify import CommitListener
+    from adaptive.transport.publisher import StreamPublisher
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +49,11 @@ class AdaptiveRuntime:
     (LLM request hints); both see only the in-process hot cache. Background
     work (hot-cache refreshes, events a bridge could not hand over at once)
     runs on ``maintenance``, which ``close`` drains before the drain itself.
+
+    With ``transport.url`` set, completed runs are published to workers
+    (``adaptive worker``) instead of learned here (``transport``), and the hot
+    cache follows the workers' commit notices. ``metrics.registry`` holds this
+    runtime's Prometheus metrics; ``metrics.port`` serves them.
     """
 
     def __init__(
@@ -55,6 +67,18 @@ class AdaptiveRuntime:
         self.backend = backend if backend is not None else create_backend(self.config.backend)
         self.learners = list(learners) if learners is not None else build_learners(self.config)
         self.hot_cache = HotCache()
+        self.transport: StreamPublisher | None = None
+        self._listener: CommitListener | None = None
+        self._metrics_server: MetricsServer | None = None
+        self._metrics: RuntimeMetrics | None = None
+        sink: RunSink | None = None
+        if self.config.transport.url is not None:
+            from adaptive.transport.publisher import StreamPublisher
+
+            self.transport = StreamPublisher.from_url(
+                self.config.transport.url, max_backlog=self.config.transport.max_backlog
+            )
+            sink = self.transport
         drain_config = self.config.drain
         self.drain = Drain(
             self.backend,
@@ -68,6 +92,8 @@ class AdaptiveRuntime:
             max_buffered_runs=drain_config.max_buffered_runs,
             close_timeout=drain_config.close_timeout_s,
             give_up_after=drain_config.give_up_after_s,
+            sink=sink,
+            drop_when_full=self.config.transport.overflow is OverflowPolicy.DROP,
         )
         self.warm_first = WarmFirstIntercept(self.hot_cache, self.config.tool_parallelism.mode)
         self.agent_hints = AgentHintsInjector(
@@ -86,8 +112,41 @@ class AdaptiveRuntime:
         self.warm_first.gate = cohort_gate_for(self.backend)
         if self.config.agent_id is not None:
             await self.seed_hot_cache(self.config.agent_id)
+        await self._start_transport()
         self.drain.start()
         self._started = True
+        if self.config.metrics.port is not None:
+            await self.serve_metrics(self.config.metrics.port, self.config.metrics.host)
+
+    async def _start_transport(self) -> None:
+        """Connect the publisher, and follow the workers' commits for our agent."""
+        if self.transport is None:
+            return
+        await self.transport.open()
+        agent_id = self.config.agent_id
+        if agent_id is not None:
+            from adaptive.transport.notify import CommitListener
+
+            interval = self.config.transport.refresh_interval_ms / 1000
+            self._listener = CommitListener(self, self.transport.target, agent_id, interval)
+            await self._listener.start()
+
+    @property
+    def metrics(self) -> RuntimeMetrics:
+        """This runtime's Prometheus metrics (``.registry`` to mount in your own server)."""
+        if self._metrics is None:
+            from adaptive.metrics import RuntimeMetrics
+
+            self._metrics = RuntimeMetrics(self)
+        return self._metrics
+
+    async def serve_metrics(self, port: int = 0, host: str = "127.0.0.1") -> MetricsServer:
+        """Serve ``GET /metrics`` on ``host:port`` until ``close()`` (port 0: any free one)."""
+        from adaptive.metrics import MetricsServer
+
+        if self._metrics_server is None:
+            self._metrics_server = await MetricsServer(self.metrics.registry, host, port).start()
+        return self._metrics_server
 
     async def refresh_hot_cache(self) -> None:
         """Queue a re-seed of the hot cache from the backend (what other processes learned).
@@ -117,6 +176,7 @@ class AdaptiveRuntime:
         if aggregate is not None:
             cache.acg_stability = aggregate
             cache.acg_observation_count = aggregate.total_observations
+        cache.refreshed_at = time.monotonic()
 
     async def emit(self, event: Event) -> None:
         """Hand an event to the drain; waits only while its queue is full."""
@@ -148,7 +208,19 @@ class AdaptiveRuntime:
             finally:
                 self.drain.warnings.summarize()
                 self.drain.accumulator.warnings.summarize()
+                await self._close_extras()
                 await self.backend.close()
+
+    async def _close_extras(self) -> None:
+        """The commit listener, the publisher's connection and the metrics server."""
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+        if self.transport is not None:
+            await self.transport.close()
+        if self._metrics_server is not None:
+            await self._metrics_server.close()
+            self._metrics_server = None
 
     async def __aenter__(self) -> AdaptiveRuntime:
         await self.start()
