@@ -296,7 +296,9 @@ class RunStream:
             assert floor is not None
             if floor <= (0, 1):
                 return 0
-            removed = await self.client.xtrim(self.target.stream, minid=f"{floor[0]}-{floor[1]}")
+            removed = await self.client.xtrim(
+                self.target.stream, minid=f"{floor[0]}-{floor[1]}", approximate=False
+            )
         return int(removed)
 
     async def _oldest_needed(self, group: dict[str, Any]) -> tuple[int, int]:
