@@ -86,17 +86,15 @@ class CommitListener:
             while True:
                 try:
                     await self._subscribe_and_read(client)
-                except (OSError, ConnectionError) as error:
-                    self._lost(error)
-                except Exception as error:  # redis-py's ConnectionError, TimeoutError, ...
-                    if not _is_redis_error(error):
-                        raise
-                    self._lost(error)
+                except Exception as error:  # redis-py's errors, OSError, ...: never give up
+                    self._lost(error, unexpected=not _is_redis_error(error))
                 await asyncio.sleep(RECONNECT_DELAY_S)
         finally:
             await client.aclose()
 
     async def _subscribe_and_read(self, client: Any) -> None:
+        if getattr(client, "initialize", None) is not None:  # a cluster: find the nodes first
+            await client.initialize()
         pubsub = client.pubsub()
         try:
             await pubsub.subscribe(self.target.channel(self.agent_id))
@@ -113,13 +111,14 @@ class CommitListener:
             self._subscribed.clear()
             await pubsub.aclose()
 
-    def _lost(self, error: BaseException) -> None:
+    def _lost(self, error: BaseException, *, unexpected: bool = False) -> None:
         self.warnings.warn(
             "commit_notices_lost",
             "commit notices from %s interrupted (%s); resubscribing, the hot cache is "
             "refreshed once subscribed again; further interruptions are counted",
             self.target.display,
             one_line(error),
+            exc_info=unexpected,
         )
 
     async def _refresh_loop(self) -> None:
@@ -147,4 +146,4 @@ class CommitListener:
 def _is_redis_error(error: BaseException) -> bool:
     from redis.exceptions import RedisError
 
-    return isinstance(error, RedisError)
+    return isinstance(error, RedisError | OSError)

@@ -48,23 +48,33 @@ def start_worker(
     sections: dict[str, dict[str, Any]] | None = None,
     metrics_port: int | None = None,
     consumer: str | None = None,
+    ready: bool = True,
 ) -> subprocess.Popen[str]:
-    """``adaptive worker`` as an OS process of its own (stderr to a file in ``directory``)."""
+    """``adaptive worker`` as an OS process of its own (stderr to a file in ``directory``);
+    with ``ready``, returns once it has joined the group and said so."""
     name = consumer or f"w{time.monotonic_ns()}"
     config = toml_config(sections or FAST_CLAIMS, directory / f"{name}.toml")
     command = [sys.executable, "-m", "adaptive.cli", "worker", "--transport", transport]
     command += ["--backend", backend, "--config", str(config), "--consumer", name]
     if metrics_port is not None:
         command += ["--metrics-port", str(metrics_port)]
-    log = (directory / f"{name}.log").open("w")
-    return subprocess.Popen(
-        command,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        env={**os.environ, "ADAPTIVE_CONFIG": ""},
-    )
+    log_path = directory / f"{name}.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env={**os.environ, "ADAPTIVE_CONFIG": ""},
+        )
+    deadline = time.monotonic() + 60
+    while ready and "adaptive worker " not in log_path.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"worker did not start: {log_path.read_text()}")
+        time.sleep(0.05)
+    return process
 
 
 def stop_worker(process: subprocess.Popen[str], timeout: float = 60) -> str:
@@ -88,9 +98,10 @@ def workers(*processes: subprocess.Popen[str]) -> Iterator[list[subprocess.Popen
                 process.wait(timeout=30)
 
 
-def agent_config(transport: str, backend: str, agent: str, **sections: Any) -> AdaptiveConfig:
+def agent_config(url: str, backend: str, agent: str, **sections: Any) -> AdaptiveConfig:
+    """An agent's config: publishing to ``url``, reading learned state from ``backend``."""
     config = AdaptiveConfig.model_validate({"agent_id": agent, **sections})
-    return config.with_backend_url(backend).with_transport_url(transport)
+    return config.with_backend_url(backend).with_transport_url(url)
 
 
 async def publish_trace(trace: Path, transport: str, backend: str, agent: str) -> int:
