@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -101,6 +101,7 @@ class AdaptiveRuntime:
         )
         self.maintenance = BackgroundMaintenanceQueue()
         self._started = False
+        self._idle_hooks: list[Callable[[], object]] = []
 
     async def start(self) -> None:
         """Open the backend, seed the hot cache from it, start the drain."""
@@ -187,8 +188,18 @@ class AdaptiveRuntime:
         self.drain.put_nowait(event)
 
     async def wait_for_idle(self) -> None:
-        """Wait until every event emitted so far is learned from and stored."""
+        """Wait until every event emitted so far is learned from and stored (published, with
+        a transport)."""
+        for hook in list(self._idle_hooks):
+            hook()
         await self.drain.flush()
+
+    def before_idle(self, hook: Callable[[], object]) -> Callable[[], None]:
+        """Call ``hook`` at the start of every ``wait_for_idle``: an event source that holds
+        events for a moment (the NeMo Relay bridge's inbox) hands them over first. Returns
+        the function that removes the hook."""
+        self._idle_hooks.append(hook)
+        return lambda: self._idle_hooks.remove(hook) if hook in self._idle_hooks else None
 
     async def close(self) -> None:
         """Flush and stop the drain, then close the backend.

@@ -13,9 +13,13 @@ Relay's global registrations out of the test process)::
     python -m tests.relay_agent --redis-url redis://127.0.0.1:6379/0 \\
         --key-prefix test: --runs 5 [--native] [--record events.jsonl]
     python -m tests.relay_agent --runs 5 --bridge 'redis://127.0.0.1:6379/0?key_prefix=x:'
+    python -m tests.relay_agent --runs 5 --bridge postgresql://... --transport redis+streams://...
 
-and prints one JSON object: events seen, seconds, and the native runtime's
-validation report.
+and prints one JSON object: events seen, seconds, the wall-clock time the
+first run started (``started_at``, for figures that end in another process),
+and the native runtime's validation report. With ``--transport`` our runtime
+publishes runs to workers instead of learning them (``seconds`` then ends when
+the last run is published).
 """
 
 from __future__ import annotations
@@ -156,17 +160,31 @@ async def run_with_bridge(args: argparse.Namespace) -> dict[str, Any]:
     from adaptive.relay.bridge import RelayBridge
     from adaptive.runtime import AdaptiveRuntime
 
-    config = AdaptiveConfig.model_validate(
-        {"agent_id": AGENT, "tool_parallelism": {"mode": args.mode}}
-    ).with_backend_url(args.bridge)
+    sections: dict[str, Any] = {"agent_id": AGENT, "tool_parallelism": {"mode": args.mode}}
+    if args.batch_latency_ms is not None:
+        sections["drain"] = {"batch_latency_ms": args.batch_latency_ms}
+    config = AdaptiveConfig.model_validate(sections).with_backend_url(args.bridge)
+    if args.transport is not None:
+        config = config.with_transport_url(args.transport)
     async with AdaptiveRuntime(config) as runtime:
         bridge = await RelayBridge.attach(runtime)
+        started_at = time.time()
         started = time.perf_counter()
         await run_agent(args.runs, tool_delay_s=args.tool_delay_s)
         await bridge.detach()
         await runtime.wait_for_idle()
         seconds = time.perf_counter() - started
-    return {"events": bridge.events_received, "seconds": seconds, "report": None}
+    stats = runtime.drain.stats
+    return {
+        "events": bridge.events_received,
+        "seconds": seconds,
+        "started_at": started_at,
+        "wakeups": bridge.wakeups,
+        "units": stats.batches,
+        "runs_stored": stats.runs_stored,
+        "runs_published": stats.runs_published,
+        "report": None,
+    }
 
 
 async def run_script(args: argparse.Namespace) -> dict[str, Any]:
@@ -181,6 +199,7 @@ async def run_script(args: argparse.Namespace) -> dict[str, Any]:
             native_config(args.redis_url, args.key_prefix, args.mode)
         )
         await runtime.register()
+    started_at = time.time()
     started = time.perf_counter()
     await run_agent(args.runs, tool_delay_s=args.tool_delay_s)
     if runtime is not None:
@@ -194,7 +213,7 @@ async def run_script(args: argparse.Namespace) -> dict[str, Any]:
         with args.record.open("w") as out:
             for event in events:
                 out.write(json.dumps(event) + "\n")
-    return {"events": len(events), "seconds": seconds, "report": report}
+    return {"events": len(events), "seconds": seconds, "started_at": started_at, "report": report}
 
 
 def main() -> None:
@@ -207,6 +226,8 @@ def main() -> None:
     parser.add_argument("--tool-delay-s", type=float, default=0.0)
     parser.add_argument("--record", type=Path, help="write the events as ATOF JSONL")
     parser.add_argument("--bridge", metavar="BACKEND_URL", help="attach our runtime instead")
+    parser.add_argument("--transport", metavar="URL", help="with --bridge: publish to workers")
+    parser.add_argument("--batch-latency-ms", type=float, help="with --bridge: drain latency")
     args = parser.parse_args()
     json.dump(asyncio.run(run_script(args)), sys.stdout)
 
