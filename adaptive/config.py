@@ -151,7 +151,9 @@ class DrainConfig(_Section):
 
     batch_size: int = Field(64, ge=1)
     max_batch_size: int = Field(256, ge=1)
-    batch_latency_ms: float = Field(50.0, ge=0.0)
+    batch_latency_ms: float = Field(500.0, ge=0.0)
+    """At a trickle a unit waits this long for runs: its fixed cost (learner state, round
+    trips) is then paid a few times a second, not twenty (measured: benchmarks/live.py)."""
     queue_size: int = Field(256, ge=1)
     max_buffered_runs: int = Field(10_000, ge=1)
     max_open_runs: int = Field(10_000, ge=1)
@@ -185,6 +187,11 @@ class TransportConfig(_Section):
     waits (the stream is trimmed only below what every group acknowledged)."""
     overflow: OverflowPolicy = OverflowPolicy.WAIT
     """When ``drain.max_buffered_runs`` runs wait to be published (Redis down, backlog full)."""
+    publish_latency_ms: float = Field(50.0, ge=0.0)
+    """The agent publishes a batch when its oldest run waited this long (replaces
+    ``drain.batch_latency_ms``: a publish is one cheap round trip)."""
+    worker_batch_latency_ms: float = Field(250.0, ge=0.0)
+    """Workers: a unit waits this long for more runs (or ``drain.batch_size`` of them)."""
     refresh_interval_ms: float = Field(250.0, ge=0.0)
     """Hot-cache refreshes after workers' commit notices: at most one per interval."""
     claim_idle_s: float = Field(30.0, gt=0.0)

@@ -80,6 +80,9 @@ class AdaptiveRuntime:
             )
             sink = self.transport
         drain_config = self.config.drain
+        latency_ms = drain_config.batch_latency_ms
+        if self.transport is not None:
+            latency_ms = self.config.transport.publish_latency_ms
         self.drain = Drain(
             self.backend,
             self.learners,
@@ -87,7 +90,7 @@ class AdaptiveRuntime:
             RunAccumulator(self.config.agent_id, max_open_runs=drain_config.max_open_runs),
             batch_size=drain_config.batch_size,
             max_batch_size=drain_config.max_batch_size,
-            batch_latency=drain_config.batch_latency_ms / 1000,
+            batch_latency=latency_ms / 1000,
             queue_size=drain_config.queue_size,
             max_buffered_runs=drain_config.max_buffered_runs,
             close_timeout=drain_config.close_timeout_s,

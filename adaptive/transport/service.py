@@ -26,12 +26,12 @@ logger = logging.getLogger(__name__)
 
 
 def settings_from(config: AdaptiveConfig, consumer: str | None = None) -> WorkerSettings:
-    """Batching from ``[drain]``, claiming and dead letters from ``[transport]``."""
+    """Unit sizes from ``[drain]``; latency, claiming and dead letters from ``[transport]``."""
     drain, transport = config.drain, config.transport
     settings = WorkerSettings(
         batch_size=drain.batch_size,
         max_batch_size=max(drain.batch_size, drain.max_batch_size),
-        batch_latency=drain.batch_latency_ms / 1000,
+        batch_latency=transport.worker_batch_latency_ms / 1000,
         claim_idle=transport.claim_idle_s,
         max_deliveries=transport.max_deliveries,
         stop_timeout=drain.close_timeout_s,
