@@ -7,6 +7,10 @@ agent is ``tests/relay_agent.py`` (agent scope, 2 LLM calls, a 2-tool
 fan-out, 1 more tool: 12 events a run), each mode in processes of its own:
 
 - no adaptive runtime (NeMo Relay emitting to one Python subscriber);
+- the floor of any Python runtime attached to NeMo Relay: a subscriber that
+  serializes each event and wakes the loop, and a tool-execution and an
+  LLM-request intercept that pass everything through (our bridge's three
+  callbacks, doing nothing);
 - NeMo Relay 0.10.4's native adaptive runtime on Redis;
 - ours in-process through the bridge, on Redis and on PostgreSQL;
 - ours with the transport (Redis Streams) and 1 or 2 ``adaptive worker``
@@ -192,6 +196,11 @@ def bare(args: argparse.Namespace) -> Measurement:
     return Measurement(result["events"], result["seconds"])
 
 
+def passthrough(args: argparse.Namespace) -> Measurement:
+    result = run_agent("--runs", str(args.runs), "--passthrough")
+    return Measurement(result["events"], result["seconds"])
+
+
 def native(args: argparse.Namespace) -> Measurement:
     import redis
 
@@ -259,10 +268,12 @@ def transport(args: argparse.Namespace, workers: int) -> Measurement:
     try:
         with fresh_database(args.postgres) as backend:
             with worker_processes(workers, url, backend) as summaries:
-                agent = subprocess.Popen(
-                    agent_command("--runs", str(args.runs), "--bridge", backend, "--transport", url),
-                    cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                command = agent_command(
+                    "--runs", str(args.runs), "--bridge", backend, "--transport", url
                 )  # fmt: skip
+                agent = subprocess.Popen(
+                    command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+                )
                 stored_at = asyncio.run(wait_for_runs(backend, args.runs, agent))
                 out, err = agent.communicate(timeout=300)
                 if agent.returncode:
@@ -285,13 +296,14 @@ def check(count: int, distinct: int, runs: int) -> None:
 
 
 def scaling_entries(runs_per_agent: int) -> list[dict[bytes, bytes]]:
-    """Two agents' runs (the sample replicated), as stream entries."""
+    """Two agents' runs (the sample replicated), as stream entries, interleaved as two
+    agents running at once publish them."""
     from adaptive.drain import RunAccumulator
     from adaptive.events.model import Event
     from adaptive.events.replicate import replicated_events
     from adaptive.transport.entry import encode
 
-    entries = []
+    per_agent = []
     copies = -(-runs_per_agent // 40)
     for agent in ("agent-a", "agent-b"):
         accumulator = RunAccumulator(agent)
@@ -299,9 +311,9 @@ def scaling_entries(runs_per_agent: int) -> list[dict[bytes, bytes]]:
         for raw in replicated_events(ROOT / "examples" / "research-agent.atof.jsonl", copies):
             run = accumulator.process(Event.model_validate(raw))
             if run is not None:
-                runs.append(run)
-        entries += [encode(run) for run in runs[:runs_per_agent]]
-    return entries
+                runs.append(encode(run))
+        per_agent.append(runs[:runs_per_agent])
+    return [entry for pair in zip(*per_agent, strict=True) for entry in pair]
 
 
 async def prefill(url: str, entries: list[dict[bytes, bytes]]) -> None:
@@ -350,6 +362,7 @@ def main() -> None:
     modes: dict[str, Any] = {
         "NeMo Relay 0.10.4 native, Redis": native,
         "NeMo Relay, no adaptive runtime": bare,
+        "NeMo Relay, our 3 callbacks doing nothing": passthrough,
         "ours in-process, Redis": in_process_redis,
         "ours in-process, PostgreSQL": in_process_postgres,
         "ours + transport, 1 worker, PostgreSQL": lambda a: transport(a, 1),
@@ -358,8 +371,8 @@ def main() -> None:
     for latency in filter(None, args.latencies.split(",")):
         ms = float(latency)
         modes[f"ours in-process, Redis, {ms:g} ms units"] = lambda a, ms=ms: in_process_redis(a, ms)
-        modes[f"ours in-process, PostgreSQL, {ms:g} ms units"] = (
-            lambda a, ms=ms: in_process_postgres(a, ms)
+        modes[f"ours in-process, PostgreSQL, {ms:g} ms units"] = lambda a, ms=ms: (
+            in_process_postgres(a, ms)
         )
     if args.only:
         wanted = args.only.split(",")
@@ -375,7 +388,8 @@ def main() -> None:
         if entries:
             for workers in (1, 2):
                 scaled[workers].append(scaling(args, workers, entries))
-                print(f"  [{repetition + 1}] {workers} worker(s): {scaled[workers][-1]:,.0f} runs/s",
+                rate = scaled[workers][-1]
+                print(f"  [{repetition + 1}] {workers} worker(s): {rate:,.0f} runs/s",
                       file=sys.stderr, flush=True)  # fmt: skip
     report(args, results, scaled)
 
@@ -385,11 +399,13 @@ def report(
 ) -> None:
     native_name = "NeMo Relay 0.10.4 native, Redis"
     medians = {name: statistics.median(m.rate for m in ms) for name, ms in results.items()}
-    base = medians.get(native_name) or next(iter(medians.values()))
+    base = medians.get(native_name) or next(iter(medians.values()), 1.0)
     bare_rate = medians.get("NeMo Relay, no adaptive runtime")
-    print(f"\nscripted NeMo Relay agent, {args.runs} runs, median of {args.repeat} (interleaved)\n")
-    print("| mode | events | events/s (runs) | median | × native | of no-adaptive | notes |")
-    print("|---|---|---|---|---|---|---|")
+    if results:
+        runs, repeat = args.runs, args.repeat
+        print(f"\nscripted NeMo Relay agent, {runs} runs, median of {repeat} (interleaved)\n")
+        print("| mode | events | events/s (runs) | median | x native | of no-adaptive | notes |")
+        print("|---|---|---|---|---|---|---|")
     for name, measurements in results.items():
         rates = " / ".join(f"{m.rate:,.0f}" for m in measurements)
         share = f"{medians[name] / bare_rate:.0%}" if bare_rate else ""
@@ -399,17 +415,18 @@ def report(
         )
         print(
             f"| {name} | {measurements[0].events} | {rates} | {medians[name]:,.0f} | "
-            f"×{medians[name] / base:.2f} | {share} | {notes} |"
+            f"x{medians[name] / base:.2f} | {share} | {notes} |"
         )
     if scaled[1]:
         one, two = statistics.median(scaled[1]), statistics.median(scaled[2])
-        print(f"\nworkers learning a prefilled stream (2 agents × {args.scaling} runs, PostgreSQL)\n")
-        print("| workers | runs/s (runs) | median | × 1 worker |")
+        print(f"\nworkers learning a prefilled stream (2 agents x {args.scaling} runs, PostgreSQL)")
+        print()
+        print("| workers | runs/s (runs) | median | x 1 worker |")
         print("|---|---|---|---|")
         for workers, rates in scaled.items():
             median = one if workers == 1 else two
             shown = " / ".join(f"{rate:,.0f}" for rate in rates)
-            print(f"| {workers} | {shown} | {median:,.0f} | ×{median / one:.2f} |")
+            print(f"| {workers} | {shown} | {median:,.0f} | x{median / one:.2f} |")
 
 
 if __name__ == "__main__":

@@ -187,10 +187,40 @@ async def run_with_bridge(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def register_passthrough() -> None:
+    """What any Python runtime attached to NeMo Relay costs before doing any work: a
+    subscriber that serializes each event and wakes the loop, and a tool-execution and an
+    LLM-request intercept that pass everything through (the bridge's three callbacks)."""
+    loop = asyncio.get_running_loop()
+    inbox: list[str] = []
+
+    def subscriber(event: Any) -> None:
+        inbox.append(event.to_json())
+        loop.call_soon_threadsafe(inbox.clear)
+
+    async def tool(context: Any, next_call: Any) -> Any:
+        result = await next_call(context.args)
+        return nemo_relay.ToolExecutionInterceptOutcome(result.result, [])
+
+    def llm(name: str, request: Any, annotated: Any) -> Any:
+        return nemo_relay.LLMRequestInterceptOutcome(request, annotated)
+
+    nemo_relay.subscribers.register("passthrough", subscriber)
+    nemo_relay.intercepts.register_tool_execution("passthrough", 100, tool)
+    nemo_relay.intercepts.register_llm_request("passthrough", 100, False, llm)
+
+
 async def run_script(args: argparse.Namespace) -> dict[str, Any]:
     """The agent with our bridge, or with NeMo Relay's native runtime, or bare."""
     if args.bridge is not None:
         return await run_with_bridge(args)
+    if args.passthrough:
+        register_passthrough()
+        started_at, started = time.time(), time.perf_counter()
+        await run_agent(args.runs, tool_delay_s=args.tool_delay_s)
+        await nemo_relay.subscribers.flush_async()
+        seconds = time.perf_counter() - started
+        return {"events": 12 * args.runs, "seconds": seconds, "started_at": started_at}
     events: list[dict[str, Any]] = []
     nemo_relay.subscribers.register("recorder", lambda event: events.append(event.to_dict()))
     runtime = None
@@ -227,6 +257,7 @@ def main() -> None:
     parser.add_argument("--record", type=Path, help="write the events as ATOF JSONL")
     parser.add_argument("--bridge", metavar="BACKEND_URL", help="attach our runtime instead")
     parser.add_argument("--transport", metavar="URL", help="with --bridge: publish to workers")
+    parser.add_argument("--passthrough", action="store_true", help="callbacks that do nothing")
     parser.add_argument("--batch-latency-ms", type=float, help="with --bridge: drain latency")
     args = parser.parse_args()
     json.dump(asyncio.run(run_script(args)), sys.stdout)
