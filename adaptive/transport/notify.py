@@ -18,6 +18,7 @@ listener refreshes once whenever its subscription is made again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -33,7 +34,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RECONNECT_DELAY_S: Final = 0.5
-POLL_TIMEOUT_S: Final = 1.0
+POLL_TIMEOUT_S: Final = 0.25
+"""The listener checks for ``close()`` this often. It is never cancelled mid-read: redis-py
+(8.1) can then hang for good disconnecting the pub/sub connection."""
+CLOSE_TIMEOUT_S: Final = 2.0
 
 
 def notice(runs: int) -> bytes:
@@ -57,6 +61,7 @@ class CommitListener:
         self.warnings = CountedWarnings(logger)
         self._wanted = asyncio.Event()
         self._subscribed = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._last_refresh = float("-inf")
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -72,10 +77,19 @@ class CommitListener:
         await self._subscribed.wait()
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Stop listening (within ``POLL_TIMEOUT_S``) and refreshing."""
+        self._stopping.set()
+        if not self._tasks:
+            return
+        listener, *others = self._tasks
         self._tasks = []
+        for task in others:
+            task.cancel()
+        done, _ = await asyncio.wait({listener}, timeout=POLL_TIMEOUT_S + CLOSE_TIMEOUT_S)
+        if not done:
+            listener.cancel()
+        if others:
+            await asyncio.wait(others, timeout=CLOSE_TIMEOUT_S)
         self.warnings.summarize()
 
     async def _listen(self) -> None:
@@ -83,14 +97,15 @@ class CommitListener:
 
         client = create_client(self.target.redis_url, key_prefix=self.target.stream)
         try:
-            while True:
+            while not self._stopping.is_set():
                 try:
                     await self._subscribe_and_read(client)
                 except Exception as error:  # redis-py's errors, OSError, ...: never give up
                     self._lost(error, unexpected=not _is_redis_error(error))
-                await asyncio.sleep(RECONNECT_DELAY_S)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), RECONNECT_DELAY_S)
         finally:
-            await client.aclose()
+            await _bounded(client.aclose())
 
     async def _subscribe_and_read(self, client: Any) -> None:
         if getattr(client, "initialize", None) is not None:  # a cluster: find the nodes first
@@ -100,7 +115,7 @@ class CommitListener:
             await pubsub.subscribe(self.target.channel(self.agent_id))
             self._subscribed.set()
             self._wanted.set()  # notices sent before (or while cut off) are lost: catch up
-            while True:
+            while not self._stopping.is_set():
                 message = await pubsub.get_message(
                     ignore_subscribe_messages=True, timeout=POLL_TIMEOUT_S
                 )
@@ -109,7 +124,7 @@ class CommitListener:
                     self._wanted.set()
         finally:
             self._subscribed.clear()
-            await pubsub.aclose()
+            await _bounded(pubsub.aclose())
 
     def _lost(self, error: BaseException, *, unexpected: bool = False) -> None:
         self.warnings.warn(
@@ -141,6 +156,14 @@ class CommitListener:
                 )
             else:
                 self.refreshes += 1
+
+
+async def _bounded(closing: Any) -> None:
+    """Await a close, at most ``CLOSE_TIMEOUT_S`` (see there); its errors are moot."""
+    try:
+        await asyncio.wait_for(closing, CLOSE_TIMEOUT_S)
+    except (TimeoutError, Exception):
+        logger.debug("closing a pub/sub connection did not finish cleanly", exc_info=True)
 
 
 def _is_redis_error(error: BaseException) -> bool:
