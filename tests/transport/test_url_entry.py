@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
@@ -45,8 +46,8 @@ def test_an_unknown_scheme_says_what_to_write() -> None:
         parse_transport_url("kafka://broker:9092/runs")
 
 
-def test_the_transport_comes_from_toml_or_the_environment(tmp_path: pytest.TempPathFactory) -> None:
-    path = tmp_path / "adaptive.toml"  # type: ignore[operator]
+def test_the_transport_comes_from_toml_or_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "adaptive.toml"
     path.write_text(
         '[transport]\nurl = "redis+streams://r:6379/0"\noverflow = "drop"\nmax_backlog = 10\n'
     )
