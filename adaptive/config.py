@@ -7,6 +7,7 @@ Sources, later ones winning: defaults, a TOML file, then environment variables:
 ``ADAPTIVE_BACKEND``     backend URL (``memory://``, ``sqlite:///a.db``, ...)
 ``ADAPTIVE_AGENT_ID``    agent id runs are attributed to
 ``ADAPTIVE_LEARNERS``    comma-separated learner names
+``ADAPTIVE_TRANSPORT``   transport URL (``redis+streams://...``): learn out of process
 =======================  =============================================
 
 One model, two ways of reading a table (``ConfigSemantics``), because the same
@@ -228,13 +229,61 @@ class DrainConfig(_Section):
 
     batch_size: int = Field(64, ge=1)
     max_batch_size: int = Field(256, ge=1)
-    batch_latency_ms: float = Field(50.0, ge=0.0)
+    batch_latency_ms: float = Field(500.0, ge=0.0)
+    """At a trickle a unit waits this long for runs: its fixed cost (learner state, round
+    trips) is then paid a few times a second, not twenty (measured: benchmarks/live.py)."""
     queue_size: int = Field(256, ge=1)
     max_buffered_runs: int = Field(10_000, ge=1)
     max_open_runs: int = Field(10_000, ge=1)
     close_timeout_s: float = Field(30.0, gt=0.0)
     give_up_after_s: float | None = Field(None, gt=0.0)
     """Stop retrying storage after an outage this long (``None``: never; ingest uses 60 s)."""
+
+
+class OverflowPolicy(StrEnum):
+    """What publishing does with a completed run when the local buffer is full."""
+
+    WAIT = "wait"
+    """Take no more events until there is room: ``emit`` waits (the bridge queues events)."""
+    DROP = "drop"
+    """Drop the run, count it, log it, and report it at close; memory stays bounded."""
+
+
+class TransportConfig(_Section):
+    """Learning out of process (ours): where completed runs are published.
+
+    ``url`` unset (the default) learns in this process. With
+    ``redis+streams://host:6379/0?stream=adaptive:runs`` (or
+    ``redis+streams+cluster://h1:7000,h2:7001/?stream={adaptive}:runs``) the
+    runtime assembles runs and publishes them; ``adaptive worker`` processes
+    learn and store them.
+    """
+
+    url: str | None = None
+    max_backlog: int = Field(100_000, ge=1)
+    """Stream entries not yet acknowledged by every consumer group before publishing
+    waits (the stream is trimmed only below what every group acknowledged)."""
+    overflow: OverflowPolicy = OverflowPolicy.WAIT
+    """When ``drain.max_buffered_runs`` runs wait to be published (Redis down, backlog full)."""
+    publish_latency_ms: float = Field(50.0, ge=0.0)
+    """The agent publishes a batch when its oldest run waited this long (replaces
+    ``drain.batch_latency_ms``: a publish is one cheap round trip)."""
+    worker_batch_latency_ms: float = Field(250.0, ge=0.0)
+    """Workers: a unit waits this long for more runs (or ``drain.batch_size`` of them)."""
+    refresh_interval_ms: float = Field(250.0, ge=0.0)
+    """Hot-cache refreshes after workers' commit notices: at most one per interval."""
+    claim_idle_s: float = Field(30.0, gt=0.0)
+    """Workers: entries idle this long in another worker's hands (it died) are claimed."""
+    max_deliveries: int = Field(5, ge=1)
+    """Workers: an entry delivered this many times without being committed is dead-lettered."""
+
+
+class MetricsConfig(_Section):
+    """Prometheus metrics of the runtime (ours); ``runtime.metrics.registry`` always has them."""
+
+    port: int | None = Field(None, ge=0, le=65535)
+    """Serve ``/metrics`` on this port (0: any free port) while the runtime runs."""
+    host: str = "127.0.0.1"
 
 
 class AdaptiveConfig(_Section):
@@ -259,6 +308,8 @@ class AdaptiveConfig(_Section):
     """NeMo Relay's ``response_cache`` section as is (``adaptive.cache``)."""
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     drain: DrainConfig = Field(default_factory=DrainConfig)
+    transport: TransportConfig = Field(default_factory=TransportConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     sensitivity_scale: int = Field(5, ge=1)
     response_cache_options: CacheOptions = Field(default_factory=CacheOptions)
     """Our response-cache knobs, kept out of NeMo Relay's section (it would warn of them)."""
@@ -289,6 +340,11 @@ class AdaptiveConfig(_Section):
         """A copy with every part off (a component with ``enabled = false``)."""
         off = dict.fromkeys(RELAY_OPTIONAL_SECTIONS[1:])
         return self.model_copy(update=off)
+
+    def with_transport_url(self, url: str | None) -> AdaptiveConfig:
+        """A copy that publishes runs to ``url`` (``None``: learn in this process)."""
+        transport = self.transport.model_copy(update={"url": url})
+        return self.model_copy(update={"transport": transport})
 
     def unknown_fields(self) -> list[str]:
         """Dotted names of fields no section knows (typos, newer NeMo Relay fields)."""
@@ -873,6 +929,8 @@ def apply_env_overrides(config: AdaptiveConfig, env: Mapping[str, str]) -> Adapt
         config = config.model_copy(update={"agent_id": agent_id})
     if learners := env.get("ADAPTIVE_LEARNERS"):
         config = with_learners(config, learners)
+    if transport := env.get("ADAPTIVE_TRANSPORT"):
+        config = config.with_transport_url(transport)
     return config
 
 

@@ -36,6 +36,29 @@ class RunsNotStoredError(AdaptiveError):
         )
 
 
+class RunsNotPublishedError(RunsNotStoredError):
+    """Shutdown could not publish every completed run to the transport (none of them is stored)."""
+
+    def __init__(
+        self, count: int, dropped: int, stream: str, cause: BaseException | None = None
+    ) -> None:
+        self.count = count + dropped
+        self.unpublished = count
+        self.dropped = dropped
+        parts = []
+        if count:
+            parts.append(f"{count} completed run(s) could not be published to {stream}")
+        if dropped:
+            parts.append(f"{dropped} run(s) were dropped while the local buffer was full")
+        detail = f": last error: {cause}" if cause is not None else ""
+        AdaptiveError.__init__(
+            self,
+            f"{' and '.join(parts)} before shutdown{detail}. They were not stored; check that "
+            "Redis is reachable and workers are running (drain.max_buffered_runs, "
+            "transport.max_backlog and transport.overflow bound what waits).",
+        )
+
+
 class MaintenanceQueueFullError(AdaptiveError):
     """The background maintenance queue already holds its limit of unfinished jobs."""
 

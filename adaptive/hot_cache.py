@@ -27,3 +27,5 @@ class HotCache:
     acg_profile_observation_counts: dict[str, int] = field(default_factory=dict)
     acg_stability: StabilityAnalysisResult | None = None
     acg_observation_count: int = 0
+    refreshed_at: float | None = None
+    """``time.monotonic()`` of the last refresh (after a commit, or a re-seed from storage)."""

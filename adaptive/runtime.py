@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from adaptive.config import AdaptiveConfig, AdaptiveHintsConfig, ToolParallelismMode
-from adaptive.drain import Drain, RunAccumulator
+from adaptive.config import (
+    AdaptiveConfig,
+    AdaptiveHintsConfig,
+    OverflowPolicy,
+    ToolParallelismMode,
+)
+from adaptive.drain import Drain, RunAccumulator, RunSink
 from adaptive.events.model import Event
 from adaptive.hot_cache import HotCache
 from adaptive.intercepts.agent_hints import AgentHintsInjector
@@ -21,6 +27,9 @@ from adaptive.storage.protocol import StorageBackend
 
 if TYPE_CHECKING:
     from adaptive.cache import ResponseCache
+    from adaptive.metrics import MetricsServer, RuntimeMetrics
+    from adaptive.transport.notify import CommitListener
+    from adaptive.transport.publisher import StreamPublisher
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +62,11 @@ class AdaptiveRuntime:
     first collects what its runtime (NeMo Relay) emitted but had not yet
     delivered. ``response_cache`` is the response cache a bridge registered
     (its ``savings`` say what it saved), if the config has one.
+
+    With ``transport.url`` set, completed runs are published to workers
+    (``adaptive worker``) instead of learned here (``transport``), and the hot
+    cache follows the workers' commit notices. ``metrics.registry`` holds this
+    runtime's Prometheus metrics; ``metrics.port`` serves them.
     """
 
     def __init__(
@@ -66,7 +80,22 @@ class AdaptiveRuntime:
         self.backend = backend if backend is not None else create_backend(self.config.backend)
         self.learners = list(learners) if learners is not None else build_learners(self.config)
         self.hot_cache = HotCache()
+        self.transport: StreamPublisher | None = None
+        self._listener: CommitListener | None = None
+        self._metrics_server: MetricsServer | None = None
+        self._metrics: RuntimeMetrics | None = None
+        sink: RunSink | None = None
+        if self.config.transport.url is not None:
+            from adaptive.transport.publisher import StreamPublisher
+
+            self.transport = StreamPublisher.from_url(
+                self.config.transport.url, max_backlog=self.config.transport.max_backlog
+            )
+            sink = self.transport
         drain_config = self.config.drain
+        latency_ms = drain_config.batch_latency_ms
+        if self.transport is not None:
+            latency_ms = self.config.transport.publish_latency_ms
         self.drain = Drain(
             self.backend,
             self.learners,
@@ -74,11 +103,13 @@ class AdaptiveRuntime:
             RunAccumulator(self.config.agent_id, max_open_runs=drain_config.max_open_runs),
             batch_size=drain_config.batch_size,
             max_batch_size=drain_config.max_batch_size,
-            batch_latency=drain_config.batch_latency_ms / 1000,
+            batch_latency=latency_ms / 1000,
             queue_size=drain_config.queue_size,
             max_buffered_runs=drain_config.max_buffered_runs,
             close_timeout=drain_config.close_timeout_s,
             give_up_after=drain_config.give_up_after_s,
+            sink=sink,
+            drop_when_full=self.config.transport.overflow is OverflowPolicy.DROP,
         )
         tools = self.config.tool_parallelism
         self.warm_first = WarmFirstIntercept(
@@ -104,8 +135,41 @@ class AdaptiveRuntime:
         self.warm_first.gate = cohort_gate_for(self.backend)
         if self.config.agent_id is not None:
             await self.seed_hot_cache(self.config.agent_id)
+        await self._start_transport()
         self.drain.start()
         self._started = True
+        if self.config.metrics.port is not None:
+            await self.serve_metrics(self.config.metrics.port, self.config.metrics.host)
+
+    async def _start_transport(self) -> None:
+        """Connect the publisher, and follow the workers' commits for our agent."""
+        if self.transport is None:
+            return
+        await self.transport.open()
+        agent_id = self.config.agent_id
+        if agent_id is not None:
+            from adaptive.transport.notify import CommitListener
+
+            interval = self.config.transport.refresh_interval_ms / 1000
+            self._listener = CommitListener(self, self.transport.target, agent_id, interval)
+            await self._listener.start()
+
+    @property
+    def metrics(self) -> RuntimeMetrics:
+        """This runtime's Prometheus metrics (``.registry`` to mount in your own server)."""
+        if self._metrics is None:
+            from adaptive.metrics import RuntimeMetrics
+
+            self._metrics = RuntimeMetrics(self)
+        return self._metrics
+
+    async def serve_metrics(self, port: int = 0, host: str = "127.0.0.1") -> MetricsServer:
+        """Serve ``GET /metrics`` on ``host:port`` until ``close()`` (port 0: any free one)."""
+        from adaptive.metrics import MetricsServer
+
+        if self._metrics_server is None:
+            self._metrics_server = await MetricsServer(self.metrics.registry, host, port).start()
+        return self._metrics_server
 
     async def refresh_hot_cache(self) -> None:
         """Queue a re-seed of the hot cache from the backend (what other processes learned).
@@ -135,6 +199,7 @@ class AdaptiveRuntime:
         if aggregate is not None:
             cache.acg_stability = aggregate
             cache.acg_observation_count = aggregate.total_observations
+        cache.refreshed_at = time.monotonic()
 
     async def emit(self, event: Event) -> None:
         """Hand an event to the drain; waits only while its queue is full."""
@@ -180,7 +245,19 @@ class AdaptiveRuntime:
             finally:
                 self.drain.warnings.summarize()
                 self.drain.accumulator.warnings.summarize()
+                await self._close_extras()
                 await self.backend.close()
+
+    async def _close_extras(self) -> None:
+        """The commit listener, the publisher's connection and the metrics server."""
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+        if self.transport is not None:
+            await self.transport.close()
+        if self._metrics_server is not None:
+            await self._metrics_server.close()
+            self._metrics_server = None
 
     async def __aenter__(self) -> AdaptiveRuntime:
         await self.start()

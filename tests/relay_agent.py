@@ -14,12 +14,17 @@ Relay's global registrations out of the test process)::
         --key-prefix test: --runs 5 [--native] [--record events.jsonl]
     python -m tests.relay_agent --runs 5 --bridge 'redis://127.0.0.1:6379/0?key_prefix=x:'
     python -m tests.relay_agent --runs 5 --plugins-toml plugins.toml [--native]
+    python -m tests.relay_agent --runs 5 --bridge postgresql://... --transport redis+streams://...
 
-and prints one JSON object: events seen, seconds, and the native runtime's
-validation report. With ``--plugins-toml`` it runs the agent under the file's
-adaptive component, NeMo Relay's own (``--native``, kind ``adaptive``) or ours
-(kind ``adaptive_runtime``, activated by NeMo Relay's plugin host), learning
-between runs, and prints the hints each request carried and how the fan-out ran.
+and prints one JSON object: events seen, seconds, the wall-clock time the
+first run started (``started_at``, for figures that end in another process),
+and the native runtime's validation report. With ``--transport`` our runtime
+publishes runs to workers instead of learning them (``seconds`` then ends when
+the last run is published). With ``--plugins-toml`` it runs the agent under the
+file's adaptive component, NeMo Relay's own (``--native``, kind ``adaptive``)
+or ours (kind ``adaptive_runtime``, activated by NeMo Relay's plugin host),
+learning between runs, and prints the hints each request carried and how the
+fan-out ran.
 """
 
 from __future__ import annotations
@@ -172,17 +177,54 @@ async def run_with_bridge(args: argparse.Namespace) -> dict[str, Any]:
     from adaptive.relay.bridge import RelayBridge
     from adaptive.runtime import AdaptiveRuntime
 
-    config = AdaptiveConfig.model_validate(
-        {"agent_id": AGENT, "tool_parallelism": {"mode": args.mode}}
-    ).with_backend_url(args.bridge)
+    sections: dict[str, Any] = {"agent_id": AGENT, "tool_parallelism": {"mode": args.mode}}
+    if args.batch_latency_ms is not None:
+        sections["drain"] = {"batch_latency_ms": args.batch_latency_ms}
+    config = AdaptiveConfig.model_validate(sections).with_backend_url(args.bridge)
+    if args.transport is not None:
+        config = config.with_transport_url(args.transport)
     async with AdaptiveRuntime(config) as runtime:
         bridge = await RelayBridge.attach(runtime)
+        started_at = time.time()
         started = time.perf_counter()
         await run_agent(args.runs, tool_delay_s=args.tool_delay_s)
         await bridge.detach()
         await runtime.wait_for_idle()
         seconds = time.perf_counter() - started
-    return {"events": bridge.events_received, "seconds": seconds, "report": None}
+    stats = runtime.drain.stats
+    return {
+        "events": bridge.events_received,
+        "seconds": seconds,
+        "started_at": started_at,
+        "wakeups": bridge.wakeups,
+        "units": stats.batches,
+        "runs_stored": stats.runs_stored,
+        "runs_published": stats.runs_published,
+        "report": None,
+    }
+
+
+def register_passthrough() -> None:
+    """What any Python runtime attached to NeMo Relay costs before doing any work: a
+    subscriber that serializes each event and wakes the loop, and a tool-execution and an
+    LLM-request intercept that pass everything through (the bridge's three callbacks)."""
+    loop = asyncio.get_running_loop()
+    inbox: list[str] = []
+
+    def subscriber(event: Any) -> None:
+        inbox.append(event.to_json())
+        loop.call_soon_threadsafe(inbox.clear)
+
+    async def tool(context: Any, next_call: Any) -> Any:
+        result = await next_call(context.args)
+        return nemo_relay.ToolExecutionInterceptOutcome(result.result, [])
+
+    def llm(name: str, request: Any, annotated: Any) -> Any:
+        return nemo_relay.LLMRequestInterceptOutcome(request, annotated)
+
+    nemo_relay.subscribers.register("passthrough", subscriber)
+    nemo_relay.intercepts.register_tool_execution("passthrough", 100, tool)
+    nemo_relay.intercepts.register_llm_request("passthrough", 100, False, llm)
 
 
 HINTS_HEADER = "x-nemo-relay-adaptive-agent-hints"
@@ -256,6 +298,13 @@ async def run_script(args: argparse.Namespace) -> dict[str, Any]:
         return await run_with_plugins_toml(args)
     if args.bridge is not None:
         return await run_with_bridge(args)
+    if args.passthrough:
+        register_passthrough()
+        started_at, started = time.time(), time.perf_counter()
+        await run_agent(args.runs, tool_delay_s=args.tool_delay_s)
+        await nemo_relay.subscribers.flush_async()
+        seconds = time.perf_counter() - started
+        return {"events": 12 * args.runs, "seconds": seconds, "started_at": started_at}
     events: list[dict[str, Any]] = []
     nemo_relay.subscribers.register("recorder", lambda event: events.append(event.to_dict()))
     runtime = None
@@ -264,6 +313,7 @@ async def run_script(args: argparse.Namespace) -> dict[str, Any]:
             native_config(args.redis_url, args.key_prefix, args.mode)
         )
         await runtime.register()
+    started_at = time.time()
     started = time.perf_counter()
     await run_agent(args.runs, tool_delay_s=args.tool_delay_s)
     if runtime is not None:
@@ -277,7 +327,7 @@ async def run_script(args: argparse.Namespace) -> dict[str, Any]:
         with args.record.open("w") as out:
             for event in events:
                 out.write(json.dumps(event) + "\n")
-    return {"events": len(events), "seconds": seconds, "report": report}
+    return {"events": len(events), "seconds": seconds, "started_at": started_at, "report": report}
 
 
 def main() -> None:
@@ -291,6 +341,9 @@ def main() -> None:
     parser.add_argument("--record", type=Path, help="write the events as ATOF JSONL")
     parser.add_argument("--bridge", metavar="BACKEND_URL", help="attach our runtime instead")
     parser.add_argument("--plugins-toml", type=Path, help="run under this file's component")
+    parser.add_argument("--transport", metavar="URL", help="with --bridge: publish to workers")
+    parser.add_argument("--passthrough", action="store_true", help="callbacks that do nothing")
+    parser.add_argument("--batch-latency-ms", type=float, help="with --bridge: drain latency")
     args = parser.parse_args()
     json.dump(asyncio.run(run_script(args)), sys.stdout)
 

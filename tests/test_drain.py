@@ -6,7 +6,7 @@ from uuid import uuid4
 
 import pytest
 
-from adaptive.drain import Drain, DroppedEvent, RunAccumulator, token_count
+from adaptive.drain import CommitOutcome, Drain, DroppedEvent, RunAccumulator, token_count
 from adaptive.errors import RunsNotStoredError, StorageError, StorageUnavailableError
 from adaptive.events.model import Event
 from adaptive.hot_cache import HotCache
@@ -517,3 +517,38 @@ async def test_without_give_up_after_an_outage_is_retried_until_storage_is_back(
     assert drain.stats.runs_not_stored == 0 and drain.gave_up is None
     assert len(await backend.list_run_ids("a")) == 1
     await drain.close()
+
+
+class SlowSink:
+    """A sink whose every commit takes ``seconds``; records the batch sizes."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.sizes: list[int] = []
+
+    async def commit(self, batch: list[RunRecord]) -> CommitOutcome:
+        await asyncio.sleep(self.seconds)
+        self.sizes.append(len(batch))
+        return CommitOutcome(stored=len(batch))
+
+    def not_stored_error(self, count: int, dropped: int, cause: BaseException | None) -> Any:
+        return RunsNotStoredError(count + dropped, cause)
+
+
+async def test_runs_that_arrive_during_a_commit_wait_for_their_own_latency() -> None:
+    """At a trickle, a commit that ends does not start the next with the one or two runs
+    that came meanwhile: each unit's fixed cost would then be paid per run."""
+    sink = SlowSink(0.1)
+    drain = Drain(
+        MemoryBackend(), [], HotCache(), RunAccumulator("a"), batch_latency=0.5, sink=sink
+    )
+    drain.start()
+    for _ in range(100):  # one run every 20 ms or more, for over 2 s
+        trace = Trace()
+        simple_run(trace)
+        for event in trace.events:
+            await drain.put(event)
+        await asyncio.sleep(0.02)
+    await drain.close()
+    assert sum(sink.sizes) == 100
+    assert len(sink.sizes) <= 6, sink.sizes  # one unit per 0.6 s; back to back: one per 0.1 s

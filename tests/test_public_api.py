@@ -12,7 +12,7 @@ from pathlib import Path
 import adaptive
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("pydantic", "sqlalchemy", "alembic", "redis", "asyncpg", "nemo_relay")
+HEAVY = ("pydantic", "sqlalchemy", "alembic", "redis", "asyncpg", "nemo_relay", "prometheus_client")
 
 
 def modules_loaded_by(statement: str) -> set[str]:

@@ -13,14 +13,14 @@ import logging
 
 import typer
 
-from adaptive.cli.commands import analytics, config, db, demo, ingest, inspect, state
+from adaptive.cli.commands import analytics, config, db, demo, ingest, inspect, state, worker
 
 app = typer.Typer(
     rich_markup_mode=None,
     help="Learn from agent runs and inspect what was learned.",
     no_args_is_help=True,
 )
-for _group in (ingest, state, db, inspect, analytics, demo, config):
+for _group in (ingest, state, db, inspect, analytics, demo, config, worker):
     _group.register(app)
 
 
