@@ -1,12 +1,15 @@
 """A process taking part in cross-process cohorts (run by test_cohort_gate.py).
 
-    python -m tests.intercepts.gate_worker REDIS_URL PREFIX START_AT HOLD_S COHORT...
+    python -m tests.intercepts.gate_worker REDIS_URL PREFIX HOLD_S COHORT...
 
 REDIS_URL may name a Redis Cluster (``redis+cluster://``; PREFIX braced then).
 
-Waits until wall-clock START_AT, joins every cohort at once, and as primer
-holds for HOLD_S then releases (a negative HOLD_S: dies without releasing);
-as follower waits for the release. Prints one JSON line per cohort.
+Connects, prints ``ready``, and waits for a line on standard input (the test
+sends it once every worker is ready, so a worker slow to start on a busy
+machine does not join after the others' cohorts ended); then joins every
+cohort at once, and as primer holds for HOLD_S then releases (a negative
+HOLD_S: dies without releasing); as follower waits for the release. Prints
+one JSON line per cohort.
 """
 
 from __future__ import annotations
@@ -40,10 +43,11 @@ async def take_part(gate: RedisCohortGate, cohort: str, hold_s: float) -> dict[s
     }
 
 
-async def main(url: str, prefix: str, start_at: float, hold_s: float, cohorts: list[str]) -> None:
+async def main(url: str, prefix: str, hold_s: float, cohorts: list[str]) -> None:
     gate = RedisCohortGate.from_url(url, key_prefix=prefix)
     await gate.client.ping()
-    await asyncio.sleep(max(0.0, start_at - time.time()))
+    print("ready", flush=True)
+    sys.stdin.readline()
     results = await asyncio.gather(*(take_part(gate, cohort, hold_s) for cohort in cohorts))
     for result in results:
         print(json.dumps(result), flush=True)
@@ -53,5 +57,5 @@ async def main(url: str, prefix: str, start_at: float, hold_s: float, cohorts: l
 
 
 if __name__ == "__main__":
-    url, prefix, start_at, hold_s, *cohorts = sys.argv[1:]
-    asyncio.run(main(url, prefix, float(start_at), float(hold_s), cohorts))
+    url, prefix, hold_s, *cohorts = sys.argv[1:]
+    asyncio.run(main(url, prefix, float(hold_s), cohorts))

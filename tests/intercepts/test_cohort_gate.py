@@ -102,7 +102,6 @@ async def url_gate(gate_url: str) -> AsyncIterator[RedisCohortGate]:
 def run_workers(redis_url: str, hold_s: float, cohorts: list[str], count: int) -> list[Any]:
     prefix = RedisBackend(redis_url).settings.key_prefix
     server = redis_url.split("?")[0]
-    start_at = time.time() + 1.5
     workers = [
         subprocess.Popen(
             [
@@ -111,16 +110,23 @@ def run_workers(redis_url: str, hold_s: float, cohorts: list[str], count: int) -
                 "tests.intercepts.gate_worker",
                 server,
                 prefix,
-                str(start_at),
                 str(hold_s),
                 *cohorts,
             ],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for _ in range(count)
     ]
+    for worker in workers:  # every process connected before any joins
+        assert worker.stdout is not None
+        assert worker.stdout.readline().strip() == "ready", worker.stderr
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
     results = []
     for worker in workers:
         out, err = worker.communicate(timeout=60)
@@ -133,7 +139,7 @@ def test_one_primer_per_cohort_across_processes_and_followers_released_early(
     gate_url: str,
 ) -> None:
     cohorts = [f"cohort-{index}" for index in range(10)]
-    results = run_workers(gate_url, hold_s=0.05, cohorts=cohorts, count=4)
+    results = run_workers(gate_url, hold_s=0.1, cohorts=cohorts, count=4)
     primers = Counter(r["cohort"] for r in results if r["role"] == "primer")
     assert primers == dict.fromkeys(cohorts, 1)
     released_at = {r["cohort"]: r["released_at"] for r in results if r["role"] == "primer"}
@@ -163,7 +169,6 @@ async def test_followers_of_a_dead_primer_wait_no_longer_than_the_cap(
     # a token pushed after the abandoned BLPOP reaches the next waiter, not a stale reply
     await client.rpush(f"{gate.key_prefix}cohort_release:{cohort}", "1")
     assert await gate.wait(cohort)
-    assert await client.get(f"{gate.key_prefix}cohort_gate:{cohort}") == b"gone" or True
 
 
 async def test_redis_gate_keys_expire_after_release(url_gate: RedisCohortGate) -> None:
